@@ -1,0 +1,128 @@
+//! A validated stream: every path resolved, every size and duration parsed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A stream file after validation.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    /// The stream file, as the user named it.
+    pub path: PathBuf,
+    /// The stream's name, e.g. `okd-scos`.
+    pub name: String,
+    /// The release name of the composed release.
+    pub release: String,
+    /// The base release reference.
+    pub from: String,
+    /// Where `--push` publishes, if set.
+    pub to: Option<String>,
+    /// What the stream is for.
+    pub description: Option<String>,
+    /// `release-metadata` `previous`.
+    pub previous: Vec<String>,
+    /// `release-metadata` `metadata`.
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    /// A fixed creation time, if the stream sets one.
+    pub created: Option<String>,
+    /// Registry mirrors, longest prefix first.
+    pub mirrors: Vec<Mirror>,
+    /// Signing keys by name.
+    pub keys: BTreeMap<String, Key>,
+    /// The stages, in order.
+    pub stages: Vec<Stage>,
+}
+
+/// References under `prefix` are read from the OCI layout at `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// `registry` or `registry/path`.
+    pub prefix: String,
+    /// The OCI image layout directory.
+    pub path: PathBuf,
+}
+
+/// Where a key's material comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A file.
+    File(PathBuf),
+    /// An environment variable holding the key (or, if it names an existing file, its path).
+    Env(String),
+}
+
+/// A signing key declared by the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// The private key.
+    pub private_key: Option<KeySource>,
+    /// The public key.
+    pub public_key: Option<KeySource>,
+}
+
+/// Which component a stage runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginRef {
+    /// A plugin embedded in the binary, by name.
+    Builtin(String),
+    /// A component file.
+    File(PathBuf),
+    /// A component published as an OCI artifact (`oci://…`).
+    Oci(String),
+}
+
+impl std::fmt::Display for PluginRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginRef::Builtin(name) => write!(f, "builtin:{name}"),
+            PluginRef::File(path) => write!(f, "{}", path.display()),
+            PluginRef::Oci(reference) => write!(f, "oci://{reference}"),
+        }
+    }
+}
+
+/// A read-only directory grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the stage sees it (`/<directory name>`).
+    pub guest: String,
+}
+
+/// What a stage may reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Repository globs for registry queries.
+    pub registry: Vec<String>,
+    /// Read-only directories.
+    pub files: Vec<FileGrant>,
+    /// Key names.
+    pub keys: Vec<String>,
+}
+
+/// A stage's limits; `None` means the runtime's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory in bytes.
+    pub memory: Option<u64>,
+    /// Wall time.
+    pub timeout: Option<Duration>,
+}
+
+/// One validated stage.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Unique stage name.
+    pub name: String,
+    /// The plugin as written in the stream file.
+    pub plugin_text: String,
+    /// The resolved plugin reference.
+    pub plugin: PluginRef,
+    /// The config table as JSON (`{}` when absent).
+    pub config: serde_json::Value,
+    /// Grants.
+    pub grants: Grants,
+    /// Limits.
+    pub limits: Limits,
+}
