@@ -1,1 +1,52 @@
-fn main() {}
+//! The `compose` binary: parses the command line, runs one command, prints the result and
+//! maps errors to exit codes. Business logic lives in the `compose-*` library crates.
+
+mod args;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::output::Output;
+
+/// Exit code when the stream, a plugin or a stage failed.
+const EXIT_FAILED: u8 = 1;
+/// Exit code when the host itself failed.
+const EXIT_INTERNAL: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let output = Output::new(cli.global.json);
+    output::init_logging(cli.global.verbose, cli.global.json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            output.error(&anyhow::Error::new(e).context("cannot start the async runtime"));
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Run(args) => commands::run::execute(args, &cli.global, &output).await,
+            Command::Validate(args) => commands::validate::execute(args, &output),
+            Command::Plan(args) => commands::plan::execute(args, &cli.global, &output).await,
+            Command::Info(args) => commands::info::execute(args, &output),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output.error(&e);
+            let internal = e
+                .downcast_ref::<compose_pipeline::Error>()
+                .is_some_and(|p| !p.is_user_error());
+            ExitCode::from(if internal { EXIT_INTERNAL } else { EXIT_FAILED })
+        }
+    }
+}

@@ -157,6 +157,24 @@ impl Release {
         }
         Ok(changed)
     }
+
+    /// Replaces the release version `old` by `new` wherever it stands as a whole word in the
+    /// manifests (operator versions in ClusterOperator status, `releaseVersion` keys), as a
+    /// payload rendered by `oc adm release new` under the new name would read. Returns the
+    /// names of the manifests that changed.
+    pub fn rewrite_version(&mut self, old: &str, new: &str) -> Vec<String> {
+        let mut changed = Vec::new();
+        if old.is_empty() || old == new {
+            return changed;
+        }
+        for (name, text) in self.manifests.iter_mut() {
+            if let Some(rewritten) = replace_reference(text, old, new) {
+                *text = rewritten;
+                changed.push(name.clone());
+            }
+        }
+        changed
+    }
 }
 
 /// Characters that may continue an image reference: a match followed by one of these is part
@@ -272,14 +290,19 @@ mod tests {
     #[test]
     fn rewrite_replaces_whole_references_only() {
         let mut r = release();
-        let old = "quay.io/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000";
-        let new = "quay.io/c/d@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        let old =
+            "quay.io/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        let new =
+            "quay.io/c/d@sha256:1111111111111111111111111111111111111111111111111111111111111111";
         r.write_manifest("a.yaml", format!("image: {old}\nother: {old}x\n"))
             .unwrap();
         r.write_manifest("b.yaml", "nothing here\n".into()).unwrap();
         let changed = r.rewrite_pullspec(old, new).unwrap();
         assert_eq!(changed, vec!["a.yaml".to_string()]);
-        assert_eq!(r.manifests["a.yaml"], format!("image: {new}\nother: {old}x\n"));
+        assert_eq!(
+            r.manifests["a.yaml"],
+            format!("image: {new}\nother: {old}x\n")
+        );
         assert_eq!(r.manifests["b.yaml"], "nothing here\n");
     }
 

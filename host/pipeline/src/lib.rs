@@ -1,1 +1,19 @@
-//! compose-pipeline
+//! Plan and run a stream: resolve plugins, run the stages in their sandboxes, check the
+//! result, build the release image and publish it.
+//!
+//! The order is fixed: every plugin is loaded and its imports checked against its grants
+//! before the first stage runs; the output is written only after every stage passed, and then
+//! atomically (a failed run leaves the previous output as it was).
+
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod events;
+pub mod plan;
+pub mod run;
+pub mod sources;
+
+pub use error::{Error, Result};
+pub use events::{Event, Observer, Quiet};
+pub use plan::{Plan, PlannedStage, plan};
+pub use run::{RunOptions, RunOutcome, StageReport, run};

@@ -1,1 +1,30 @@
-//! compose-runtime
+//! The sandbox that runs stage plugins: WebAssembly components on wasmtime's component model.
+//!
+//! One [`Runtime`] per process holds the engine, the linker and the on-disk cache of compiled
+//! components. [`Runtime::load`] turns plugin bytes into a [`Plugin`] (compiled once, then
+//! loaded from the cache) that is pre-instantiated; [`Runtime::run_stage`] runs one stage in a
+//! fresh store with the stage's grants and limits:
+//!
+//! - no network, no environment, no arguments, no files except the read-only directories the
+//!   stage was granted;
+//! - the host interfaces (`registry`, `signer`) only when granted: a plugin importing one its
+//!   stage was not granted is refused before it runs ([`check_grants`]);
+//! - bounded memory (a resource limiter) and bounded time (epoch interruption inside the guest,
+//!   a tokio timeout around every call);
+//! - guest stdout and stderr are captured and logged with the stage's name.
+
+mod bindings;
+mod engine;
+mod error;
+mod host;
+mod sandbox;
+mod stage;
+
+pub use engine::{Plugin, Runtime, RuntimeConfig};
+pub use error::{Error, Result};
+pub use host::{DigestFn, HostServices, RegistryQuery, SignatureFormat, Signer};
+pub use sandbox::{
+    DirGrant, Grants, ImportStatus, Limits, StageSpec, WIT_PACKAGE, WIT_VERSION, check_grants,
+    import_status,
+};
+pub use stage::{Finding, PluginInfo, Severity, StageOutcome};

@@ -1,0 +1,332 @@
+//! The release layer: one gzip-compressed tar holding `release-manifests/`, built
+//! deterministically and read back the way `oc adm release info` reads it.
+//!
+//! Determinism: entries in a fixed order, GNU headers with uid/gid 0 and empty owner names,
+//! every mtime = the release's `created`, a fixed gzip level and a gzip header mtime of 0. The
+//! same [`Release`] therefore always gives the same layer digest.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use tar::{Builder, EntryType, Header};
+
+use crate::error::{Error, Result};
+use crate::image_references::write_image_references;
+use crate::oci::sha256_digest;
+use crate::release::{Release, validate_manifest_name};
+use crate::release_metadata::write_release_metadata;
+use crate::timestamp::parse_rfc3339_utc;
+
+/// The directory every release layer entry lives in.
+pub const RELEASE_DIR: &str = "release-manifests";
+/// The image-references file name.
+pub const IMAGE_REFERENCES: &str = "image-references";
+/// The release-metadata file name.
+pub const RELEASE_METADATA: &str = "release-metadata";
+
+/// gzip level 6, zlib's default and what Go's `gzip.NewWriter` uses: a fixed level is part of
+/// what makes the digest reproducible.
+const GZIP_LEVEL: u32 = 6;
+
+/// The most file bytes [`read_release_layer`] holds in memory. Real release layers are under
+/// 50 MiB unpacked; the limit stops a gzip bomb from exhausting memory.
+pub const MAX_LAYER_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// A built release layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerBlob {
+    /// The gzip-compressed tar: the blob stored in the registry.
+    pub gzip: Vec<u8>,
+    /// `sha256:` of `gzip`: the layer digest in the image manifest.
+    pub digest: String,
+    /// `sha256:` of the uncompressed tar: the entry in the config's `rootfs.diff_ids`.
+    pub diff_id: String,
+    /// The length of `gzip`.
+    pub size: u64,
+}
+
+/// Builds the release layer of `release`: the directory `release-manifests` (0777), then
+/// `image-references`, `release-metadata` and every manifest in name order (all 0444).
+pub fn build_release_layer(release: &Release) -> Result<LayerBlob> {
+    let mtime = parse_rfc3339_utc(&release.created)?;
+    let image_references = write_image_references(release)?;
+    let release_metadata = write_release_metadata(&release.metadata)?;
+
+    let mut tar = Builder::new(Vec::new());
+    append(
+        &mut tar,
+        RELEASE_DIR,
+        EntryType::Directory,
+        0o777,
+        mtime,
+        &[],
+    )?;
+    let mut files: Vec<(&str, &[u8])> = vec![
+        (IMAGE_REFERENCES, &image_references),
+        (RELEASE_METADATA, &release_metadata),
+    ];
+    // BTreeMap iteration is already sorted by name.
+    for (name, text) in &release.manifests {
+        validate_manifest_name(name)?;
+        files.push((name, text.as_bytes()));
+    }
+    for (name, data) in files {
+        let path = format!("{RELEASE_DIR}/{name}");
+        append(&mut tar, &path, EntryType::Regular, 0o444, mtime, data)?;
+    }
+    let tar = tar.into_inner().map_err(|source| Error::LayerWrite {
+        path: RELEASE_DIR.to_string(),
+        source,
+    })?;
+
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::new(GZIP_LEVEL));
+    let gzip = gz
+        .write_all(&tar)
+        .and_then(|()| gz.finish())
+        .map_err(|source| Error::LayerWrite {
+            path: RELEASE_DIR.to_string(),
+            source,
+        })?;
+    Ok(LayerBlob {
+        digest: sha256_digest(&gzip),
+        diff_id: sha256_digest(&tar),
+        size: gzip.len() as u64,
+        gzip,
+    })
+}
+
+/// Appends one entry with a GNU header (long names become `././@LongLink` entries).
+fn append(
+    tar: &mut Builder<Vec<u8>>,
+    path: &str,
+    kind: EntryType,
+    mode: u32,
+    mtime: u64,
+    data: &[u8],
+) -> Result<()> {
+    let mut header = Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    header.set_size(data.len() as u64);
+    tar.append_data(&mut header, path, data)
+        .map_err(|source| Error::LayerWrite {
+            path: path.to_string(),
+            source,
+        })
+}
+
+/// Reads the files of `release-manifests/` from a release layer (a gzip-compressed tar).
+///
+/// As oc does, only regular files directly inside `release-manifests/` count: other entries,
+/// other directories and subdirectories are ignored. An entry whose path would leave the
+/// directory (`release-manifests/../x`) is refused. A later entry replaces an earlier one of
+/// the same name, as extraction would.
+pub fn read_release_layer(gzip: &[u8]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut archive = tar::Archive::new(GzDecoder::new(gzip));
+    let mut files = BTreeMap::new();
+    let mut total: u64 = 0;
+    let prefix = format!("{RELEASE_DIR}/");
+    for entry in archive.entries().map_err(Error::LayerRead)? {
+        let mut entry = entry.map_err(Error::LayerRead)?;
+        let Ok(path) = String::from_utf8(entry.path_bytes().into_owned()) else {
+            continue;
+        };
+        let Some(rest) = path.strip_prefix(&prefix) else {
+            continue;
+        };
+        if rest.starts_with('/') || rest.split('/').any(|part| part == "..") {
+            return Err(Error::UnsafeLayerPath(path));
+        }
+        if rest.is_empty() || rest.contains('/') || !entry.header().entry_type().is_file() {
+            continue;
+        }
+        total = total.saturating_add(entry.size());
+        if total > MAX_LAYER_FILE_BYTES {
+            return Err(Error::LayerTooLarge {
+                limit: MAX_LAYER_FILE_BYTES,
+            });
+        }
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(Error::LayerRead)?;
+        files.insert(rest.to_string(), data);
+    }
+    Ok(files)
+}
+
+/// Helpers for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use std::io::Write;
+
+    /// A gzip tar holding `release-manifests/<name>` for each file, built by hand.
+    pub(crate) fn layer_with(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o444);
+            tar.append_data(&mut h, format!("release-manifests/{name}"), *data)
+                .unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar.into_inner().unwrap()).unwrap();
+        gz.finish().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::{Image, ReleaseMetadata};
+
+    fn sample_release() -> Release {
+        let mut r = Release {
+            name: "4.17.0-okd-scos.0".into(),
+            metadata: ReleaseMetadata::new("4.17.0-okd-scos.0"),
+            images: BTreeMap::new(),
+            manifests: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            created: "2024-03-10T01:01:16Z".into(),
+            attachments: Vec::new(),
+        };
+        r.put_image(Image {
+            name: "cli".into(),
+            pullspec: format!("quay.io/okd/scos-content@sha256:{}", "1".repeat(64)),
+            annotations: BTreeMap::new(),
+        })
+        .unwrap();
+        r.write_manifest("0000_50_b_01.yaml", "kind: B\n".into())
+            .unwrap();
+        r.write_manifest("0000_10_a_01.yaml", "kind: A\n".into())
+            .unwrap();
+        let long = format!("0000_50_{}_01_long.yaml", "x".repeat(120));
+        r.write_manifest(&long, "kind: Long\n".into()).unwrap();
+        r
+    }
+
+    fn tar_of(gzip: &[u8]) -> Vec<u8> {
+        let mut tar = Vec::new();
+        GzDecoder::new(gzip).read_to_end(&mut tar).unwrap();
+        tar
+    }
+
+    #[test]
+    fn entries_are_ordered_with_fixed_metadata() {
+        let layer = build_release_layer(&sample_release()).unwrap();
+        assert_eq!(layer.size, layer.gzip.len() as u64);
+        assert_eq!(layer.digest, sha256_digest(&layer.gzip));
+        let tar = tar_of(&layer.gzip);
+        assert_eq!(layer.diff_id, sha256_digest(&tar));
+        // gzip header: magic, method, flags, then a zero mtime.
+        assert_eq!(&layer.gzip[..3], &[0x1f, 0x8b, 8]);
+        assert_eq!(&layer.gzip[4..8], &[0, 0, 0, 0]);
+
+        let mut archive = tar::Archive::new(&tar[..]);
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let h = entry.header();
+            assert_eq!(h.mtime().unwrap(), 1_710_032_476);
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+            assert_eq!(h.username().unwrap(), Some(""));
+            assert_eq!(h.groupname().unwrap(), Some(""));
+            let mode = h.mode().unwrap();
+            let path = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+            seen.push((path, mode));
+        }
+        let long = format!("release-manifests/0000_50_{}_01_long.yaml", "x".repeat(120));
+        assert_eq!(
+            seen,
+            vec![
+                ("release-manifests".to_string(), 0o777),
+                ("release-manifests/image-references".to_string(), 0o444),
+                ("release-manifests/release-metadata".to_string(), 0o444),
+                ("release-manifests/0000_10_a_01.yaml".to_string(), 0o444),
+                ("release-manifests/0000_50_b_01.yaml".to_string(), 0o444),
+                (long, 0o444),
+            ]
+        );
+    }
+
+    #[test]
+    fn same_release_same_digest() {
+        let a = build_release_layer(&sample_release()).unwrap();
+        let b = build_release_layer(&sample_release()).unwrap();
+        assert_eq!(a, b);
+        let mut changed = sample_release();
+        changed.created = "2024-03-10T01:01:17Z".into();
+        assert_ne!(build_release_layer(&changed).unwrap().digest, a.digest);
+    }
+
+    #[test]
+    fn reads_back_the_files() {
+        let r = sample_release();
+        let files = read_release_layer(&build_release_layer(&r).unwrap().gzip).unwrap();
+        assert_eq!(files.len(), 5);
+        assert_eq!(files["0000_10_a_01.yaml"], b"kind: A\n");
+        assert!(files.contains_key(IMAGE_REFERENCES));
+        assert!(files.contains_key(RELEASE_METADATA));
+    }
+
+    fn gz_tar(entries: &[(&str, EntryType, &[u8])]) -> Vec<u8> {
+        let mut tar = Builder::new(Vec::new());
+        for (path, kind, data) in entries {
+            let mut h = Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            // Write the name bytes directly: `append_data` refuses `..`, a hostile layer won't.
+            h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_cksum();
+            tar.append(&h, *data).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(&tar.into_inner().unwrap()).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn ignores_what_oc_ignores() {
+        let layer = gz_tar(&[
+            ("manifests/x.yaml", EntryType::Regular, b"a"),
+            ("./release-manifests/y.yaml", EntryType::Regular, b"b"),
+            ("release-manifests/sub/z.yaml", EntryType::Regular, b"c"),
+            ("release-manifests/link.yaml", EntryType::Symlink, b""),
+            ("release-manifests/ok.yaml", EntryType::Regular, b"d"),
+            ("release-manifests/ok.yaml", EntryType::Regular, b"e"),
+        ]);
+        let files = read_release_layer(&layer).unwrap();
+        assert_eq!(files.keys().collect::<Vec<_>>(), vec!["ok.yaml"]);
+        assert_eq!(files["ok.yaml"], b"e");
+    }
+
+    #[test]
+    fn refuses_escaping_paths_and_garbage() {
+        let layer = gz_tar(&[("release-manifests/../etc/passwd", EntryType::Regular, b"x")]);
+        assert!(matches!(
+            read_release_layer(&layer),
+            Err(Error::UnsafeLayerPath(p)) if p == "release-manifests/../etc/passwd"
+        ));
+        assert!(matches!(
+            read_release_layer(b"not gzip"),
+            Err(Error::LayerRead(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_bad_created() {
+        let mut r = sample_release();
+        r.created = "yesterday".into();
+        assert!(matches!(
+            build_release_layer(&r),
+            Err(Error::InvalidTimestamp { .. })
+        ));
+    }
+}

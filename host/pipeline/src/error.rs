@@ -1,0 +1,75 @@
+//! Errors of a plan or run, with the context a user needs: stage, plugin, reference.
+
+use std::path::PathBuf;
+
+/// What can stop a plan or a run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The stream file is unreadable or invalid.
+    #[error(transparent)]
+    Stream(#[from] compose_stream::Error),
+    /// A plugin could not be found or read.
+    #[error("stage `{stage}`: cannot load plugin `{plugin}`: {reason}")]
+    Plugin {
+        /// The stage.
+        stage: String,
+        /// The plugin as written in the stream.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+    /// The sandbox refused or stopped a stage (import not granted, trap, timeout, limit).
+    #[error(transparent)]
+    Runtime(#[from] compose_runtime::Error),
+    /// A registry or store could not provide what was asked for.
+    #[error("{context}")]
+    Registry {
+        /// What was being done, e.g. "reading the base release `quay.io/…`".
+        context: String,
+        /// The cause.
+        #[source]
+        source: compose_registry::Error,
+    },
+    /// The payload broke an invariant (after a stage, or when building the image).
+    #[error("{context}")]
+    Payload {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: compose_payload::Error,
+    },
+    /// A release invariant the host checks after the stages does not hold.
+    #[error("the composed release cannot be published: {0}")]
+    Invariant(String),
+    /// A stage reported failed checks of severity `error`.
+    #[error("stage `{stage}` reported {count} failed check{} of severity error", if *count == 1 { "" } else { "s" })]
+    ChecksFailed {
+        /// The stage.
+        stage: String,
+        /// How many.
+        count: usize,
+    },
+    /// A host file operation failed (cache, output).
+    #[error("{context} `{}`", path.display())]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// True when the error is about the user's input or plugins (exit code 1), false when
+    /// the host itself failed (exit code 3).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, Error::Io { .. })
+    }
+}
+
+/// The pipeline crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

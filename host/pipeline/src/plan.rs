@@ -1,0 +1,112 @@
+//! Planning: resolve every stage's plugin to bytes, compile or load it, check its imports
+//! against its grants. Nothing runs yet.
+
+use std::sync::Arc;
+
+use compose_runtime::{DirGrant, Grants, ImportStatus, Limits, Plugin, Runtime, StageSpec};
+use compose_stream::{PluginRef, Stage, Stream};
+
+use crate::error::{Error, Result};
+use crate::events::{Event, Observer, millis};
+
+/// A stage ready to run: its plugin loaded, its sandbox described.
+pub struct PlannedStage {
+    /// The stage from the stream file.
+    pub stage: Stage,
+    /// The loaded plugin.
+    pub plugin: Arc<Plugin>,
+    /// What the sandbox gets.
+    pub spec: StageSpec,
+    /// The plugin's imports against the stage's grants.
+    pub imports: Vec<ImportStatus>,
+}
+
+/// A stream with every plugin loaded.
+pub struct Plan {
+    /// The stream.
+    pub stream: Stream,
+    /// Its stages, in order.
+    pub stages: Vec<PlannedStage>,
+}
+
+impl Plan {
+    /// The first stage whose plugin imports something it was not granted.
+    pub fn check_grants(&self) -> Result<()> {
+        for s in &self.stages {
+            compose_runtime::check_grants(&s.plugin, &s.spec)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a plugin's bytes.
+pub fn plugin_bytes(stage: &Stage) -> Result<Vec<u8>> {
+    let fail = |reason: String| Error::Plugin {
+        stage: stage.name.clone(),
+        plugin: stage.plugin_text.clone(),
+        reason,
+    };
+    match &stage.plugin {
+        PluginRef::Builtin(name) => compose_builtins::find(name)
+            .map(|b| b.wasm.to_vec())
+            .ok_or_else(|| fail(format!("no builtin plugin is named `{name}`"))),
+        PluginRef::File(path) => std::fs::read(path)
+            .map_err(|e| fail(format!("cannot read `{}`: {e}", path.display()))),
+        PluginRef::Oci(_) => Err(fail(
+            "plugins from registries (`oci://`) are not supported by this build yet; use a builtin or a `.wasm` file"
+                .to_string(),
+        )),
+    }
+}
+
+/// The sandbox a stage gets.
+pub fn stage_spec(stage: &Stage) -> StageSpec {
+    let defaults = Limits::default();
+    StageSpec {
+        stage: stage.name.clone(),
+        config_json: stage.config.to_string(),
+        grants: Grants {
+            registry: stage.grants.registry.clone(),
+            keys: stage.grants.keys.clone(),
+            dirs: stage
+                .grants
+                .files
+                .iter()
+                .map(|f| DirGrant {
+                    host: f.host.clone(),
+                    guest: f.guest.clone(),
+                })
+                .collect(),
+        },
+        limits: Limits {
+            memory: stage.limits.memory.unwrap_or(defaults.memory),
+            timeout: stage.limits.timeout.unwrap_or(defaults.timeout),
+        },
+    }
+}
+
+/// Loads every plugin of the stream (compiling it or taking it from the cache).
+pub fn plan(runtime: &Runtime, stream: Stream, observer: &dyn Observer) -> Result<Plan> {
+    let mut stages = Vec::with_capacity(stream.stages.len());
+    for stage in &stream.stages {
+        let bytes = plugin_bytes(stage)?;
+        let label = stage.plugin.to_string();
+        let plugin = Arc::new(runtime.load(&label, &bytes)?);
+        observer.event(&Event::PluginLoaded {
+            stage: stage.name.clone(),
+            plugin: label,
+            digest: plugin.digest().to_string(),
+            cached: plugin.from_cache(),
+            millis: millis(plugin.load_time()),
+        });
+        let spec = stage_spec(stage);
+        let imports = compose_runtime::import_status(&plugin, &spec.grants);
+        stages.push(PlannedStage {
+            stage: stage.clone(),
+            plugin,
+            spec,
+            imports,
+        });
+    }
+    Ok(Plan { stream, stages })
+}

@@ -1,0 +1,188 @@
+//! Registry mirrors: route each reference to the store that serves its repository, like an
+//! `ImageDigestMirrorSet`, so a stream can name real `quay.io/…` references and run offline.
+
+use std::sync::Arc;
+
+use compose_payload::oci::Descriptor;
+
+use crate::error::{Error, Result};
+use crate::reference::Reference;
+use crate::source::ImageSource;
+
+/// A set of mirrors, each serving the repositories under a prefix (`registry` or
+/// `registry/path`). The longest matching prefix wins; prefixes match at `/` boundaries, so
+/// `quay.io/openshift` serves `quay.io/openshift/okd` but not `quay.io/openshift-release`.
+pub struct Mirrors {
+    /// Longest prefix first.
+    entries: Vec<(String, Arc<dyn ImageSource>)>,
+}
+
+impl std::fmt::Debug for Mirrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|(p, s)| (p, s.location())))
+            .finish()
+    }
+}
+
+impl Mirrors {
+    /// Builds the set; each prefix must be a normalised `registry[/path]` given once.
+    pub fn new(mirrors: Vec<(String, Arc<dyn ImageSource>)>) -> Result<Mirrors> {
+        let mut entries: Vec<(String, Arc<dyn ImageSource>)> = Vec::new();
+        for (prefix, source) in mirrors {
+            let bad = |reason: &str| Error::InvalidMirrorPrefix {
+                prefix: prefix.clone(),
+                reason: reason.to_string(),
+            };
+            // A valid prefix followed by one more component is a valid, already normalised
+            // repository path: this refuses tags, digests, `docker.io`-less Hub names and junk.
+            let probe = format!("{prefix}/x");
+            match Reference::parse(&probe) {
+                Ok(r) if r.tag.is_none() && r.digest.is_none() && r.repository_path() == probe => {}
+                _ => {
+                    return Err(bad(
+                        "must be `registry` or `registry/path`, e.g. `quay.io/openshift`",
+                    ));
+                }
+            }
+            if entries.iter().any(|(p, _)| *p == prefix) {
+                return Err(bad("is given twice"));
+            }
+            entries.push((prefix, source));
+        }
+        entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        Ok(Mirrors { entries })
+    }
+
+    /// The configured prefixes, longest first.
+    pub fn prefixes(&self) -> Vec<String> {
+        self.entries.iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    /// The source serving `reference`: the longest prefix matching at a `/` boundary.
+    pub fn source_for(&self, reference: &Reference) -> Result<&dyn ImageSource> {
+        let path = reference.repository_path();
+        self.entries
+            .iter()
+            .find(|(prefix, _)| {
+                path.strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+            .map(|(_, source)| source.as_ref())
+            .ok_or_else(|| Error::NoMirror {
+                reference: reference.to_string(),
+                prefixes: self.prefixes(),
+            })
+    }
+}
+
+impl ImageSource for Mirrors {
+    fn location(&self) -> String {
+        let stores: Vec<String> = self
+            .entries
+            .iter()
+            .map(|(p, s)| format!("{p}={}", s.location()))
+            .collect();
+        format!("mirrors({})", stores.join(", "))
+    }
+
+    fn resolve(&self, reference: &Reference) -> Result<Descriptor> {
+        self.source_for(reference)?.resolve(reference)
+    }
+
+    fn blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>> {
+        self.source_for(reference)?.blob(reference, digest)
+    }
+
+    fn manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<(String, compose_payload::oci::ImageManifest)> {
+        self.source_for(reference)?.manifest(reference)
+    }
+
+    fn config(&self, reference: &Reference) -> Result<serde_json::Value> {
+        self.source_for(reference)?.config(reference)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::OciLayout;
+    use crate::source::tests::put_image;
+    use serde_json::json;
+
+    fn r(text: &str) -> Reference {
+        Reference::parse(text).unwrap()
+    }
+
+    fn layout_with(tag: &str, label: &str) -> (tempfile::TempDir, Arc<dyn ImageSource>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = OciLayout::create(dir.path()).unwrap();
+        let d = put_image(&layout, false, &[label.as_bytes()], json!({"who": label}));
+        layout.set_ref(d, tag);
+        (dir, Arc::new(layout))
+    }
+
+    #[test]
+    fn longest_prefix_wins_at_slash_boundaries() {
+        let (_a, broad) = layout_with("quay.io/openshift/okd:1", "broad");
+        let (_b, narrow) = layout_with("quay.io/openshift/okd:1", "narrow");
+        let mirrors = Mirrors::new(vec![
+            ("quay.io".to_string(), broad),
+            ("quay.io/openshift".to_string(), narrow),
+        ])
+        .unwrap();
+        assert_eq!(mirrors.prefixes(), vec!["quay.io/openshift", "quay.io"]);
+        let who = |text: &str| mirrors.config(&r(text)).unwrap()["config"]["Labels"]["who"].clone();
+        assert_eq!(who("quay.io/openshift/okd:1"), "narrow");
+        // `quay.io/openshift-release` is not under `quay.io/openshift`.
+        assert!(matches!(
+            mirrors.resolve(&r("quay.io/openshift-release/okd:1")),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(
+            mirrors
+                .source_for(&r("quay.io/openshift-release/x"))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn unmatched_references_name_the_prefixes() {
+        let (_a, source) = layout_with("quay.io/openshift/okd:1", "a");
+        let mirrors = Mirrors::new(vec![("quay.io/openshift".to_string(), source)]).unwrap();
+        let err = mirrors.resolve(&r("registry.ci.openshift.org/origin/release:4.15"));
+        match err {
+            Err(e @ Error::NoMirror { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("registry.ci.openshift.org/origin/release:4.15"));
+                assert!(text.contains("quay.io/openshift"));
+            }
+            other => panic!("expected NoMirror, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn prefixes_are_checked() {
+        let (_a, source) = layout_with("x:1", "a");
+        for bad in ["", "quay.io/", "quay.io/a:tag", "openshift", "quay.io/UP"] {
+            assert!(
+                matches!(
+                    Mirrors::new(vec![(bad.to_string(), source.clone())]),
+                    Err(Error::InvalidMirrorPrefix { .. })
+                ),
+                "{bad:?} accepted"
+            );
+        }
+        assert!(matches!(
+            Mirrors::new(vec![
+                ("quay.io".to_string(), source.clone()),
+                ("quay.io".to_string(), source.clone()),
+            ]),
+            Err(Error::InvalidMirrorPrefix { reason, .. }) if reason.contains("twice")
+        ));
+        assert!(Mirrors::new(vec![("localhost:5000".to_string(), source)]).is_ok());
+    }
+}

@@ -1,0 +1,105 @@
+//! Errors of the sandbox. Every error about a stage names the stage and its plugin.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What can go wrong loading or running a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The engine could not be configured.
+    #[error("cannot start the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The compiled-component cache could not be used.
+    #[error("compiled-plugin cache `{}`: {source}", path.display())]
+    Cache {
+        /// The cache file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component.
+    #[error("plugin `{plugin}` is not a valid WebAssembly component: {reason}")]
+    Compile {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+    /// The component does not implement the stage world of this host.
+    #[error("plugin `{plugin}` is not a compose stage: {reason}")]
+    NotAStage {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+    /// The stage imports an interface it was not granted, or one this host does not provide.
+    #[error(
+        "stage `{stage}`: plugin `{plugin}` imports `{interface}`, which the stage may not use: {reason}"
+    )]
+    ImportNotGranted {
+        /// The stage.
+        stage: String,
+        /// The plugin.
+        plugin: String,
+        /// The imported interface.
+        interface: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A granted directory cannot be opened.
+    #[error("stage `{stage}`: granted directory `{}` cannot be opened: {source}", path.display())]
+    Grant {
+        /// The stage.
+        stage: String,
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stage ran past its time limit.
+    #[error("stage `{stage}`: plugin `{plugin}` ran past its time limit of {}s and was stopped", limit.as_secs_f64())]
+    TimedOut {
+        /// The stage.
+        stage: String,
+        /// The plugin.
+        plugin: String,
+        /// The limit.
+        limit: Duration,
+    },
+    /// The stage tried to grow its memory past its limit.
+    #[error("stage `{stage}`: plugin `{plugin}` tried to use more than its memory limit of {} MiB and was stopped", limit / (1024 * 1024))]
+    MemoryLimit {
+        /// The stage.
+        stage: String,
+        /// The plugin.
+        plugin: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The guest trapped (a panic, an unreachable, an out-of-bounds access).
+    #[error("stage `{stage}`: plugin `{plugin}` crashed: {reason}")]
+    Trapped {
+        /// The stage.
+        stage: String,
+        /// The plugin.
+        plugin: String,
+        /// The trap and the guest's last words on stderr.
+        reason: String,
+    },
+    /// The stage returned an error.
+    #[error("stage `{stage}`: plugin `{plugin}` failed: {message}")]
+    StageFailed {
+        /// The stage.
+        stage: String,
+        /// The plugin.
+        plugin: String,
+        /// The stage's message.
+        message: String,
+    },
+}
+
+/// The runtime's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

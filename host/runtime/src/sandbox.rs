@@ -1,0 +1,268 @@
+//! What a stage may use: grants and limits, and the check of a plugin's imports against them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::Plugin;
+use crate::error::{Error, Result};
+
+/// The WIT package this host implements.
+pub const WIT_PACKAGE: &str = "okd:compose";
+/// The version of [`WIT_PACKAGE`] this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// A read-only directory granted to a stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it, e.g. `/overlays`.
+    pub guest: String,
+}
+
+/// What a stage was granted in the stream file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Repository globs the `registry` import may query (`quay.io/okd/*`).
+    pub registry: Vec<String>,
+    /// Key names the `signer` import may use.
+    pub keys: Vec<String>,
+    /// Read-only directories.
+    pub dirs: Vec<DirGrant>,
+}
+
+/// Resource limits of one stage run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory, in bytes, summed over the component's memories.
+    pub memory: u64,
+    /// Wall time of one call into the stage.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 256 MiB and 60 s.
+    fn default() -> Self {
+        Limits {
+            memory: 256 * 1024 * 1024,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything the sandbox needs to know about one stage.
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    /// The stage name (for logs and errors).
+    pub stage: String,
+    /// The stage's `config` as JSON.
+    pub config_json: String,
+    /// What it was granted.
+    pub grants: Grants,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+/// One import of a plugin, judged against a stage's grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportStatus {
+    /// The imported interface as the component names it (`okd:compose/registry@0.1.0`).
+    pub interface: String,
+    /// Whether the stage may use it.
+    pub granted: bool,
+    /// Why, in a few words (`always`, `repositories quay.io/okd/*`, `no grants.keys`).
+    pub reason: String,
+}
+
+/// Splits `ns:pkg/iface@1.2.3` into (`ns:pkg/iface`, `Some("1.2.3")`).
+fn split_version(name: &str) -> (&str, Option<&str>) {
+    match name.split_once('@') {
+        Some((base, version)) => (base, Some(version)),
+        None => (name, None),
+    }
+}
+
+/// Whether a component built against `version` of the WIT package links with this host:
+/// same major version, and same minor version while the major version is 0.
+fn compatible(version: &str) -> bool {
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        let mut parts = v.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some((major, minor))
+    };
+    match (parse(version), parse(WIT_VERSION)) {
+        (Some((0, minor)), Some((0, host_minor))) => minor == host_minor,
+        (Some((major, _)), Some((host_major, _))) => major != 0 && major == host_major,
+        _ => false,
+    }
+}
+
+/// Judges one import.
+fn judge(interface: &str, grants: &Grants) -> (bool, String) {
+    let (base, version) = split_version(interface);
+    if let Some(own) = base.strip_prefix("okd:compose/") {
+        match version {
+            Some(v) if !compatible(v) => {
+                return (
+                    false,
+                    format!(
+                        "built against {WIT_PACKAGE}@{v}, this host implements {WIT_PACKAGE}@{WIT_VERSION}"
+                    ),
+                );
+            }
+            None => {
+                return (
+                    false,
+                    "an unversioned import of the compose WIT package".into(),
+                );
+            }
+            Some(_) => {}
+        }
+        return match own {
+            "log" | "release" => (true, "always".into()),
+            "registry" if grants.registry.is_empty() => {
+                (false, "the stage has no `grants.registry`".into())
+            }
+            "registry" => (true, format!("repositories {}", grants.registry.join(", "))),
+            "signer" if grants.keys.is_empty() => (false, "the stage has no `grants.keys`".into()),
+            "signer" => (true, format!("keys {}", grants.keys.join(", "))),
+            _ => (false, "not an interface of this host".into()),
+        };
+    }
+    let family = base.split('/').next().unwrap_or(base);
+    match family {
+        "wasi:filesystem" if grants.dirs.is_empty() => (true, "no directories granted".into()),
+        "wasi:filesystem" => (
+            true,
+            format!(
+                "read-only {}",
+                grants
+                    .dirs
+                    .iter()
+                    .map(|d| d.guest.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        "wasi:cli" if base == "wasi:cli/environment" => {
+            (true, "empty environment and arguments".into())
+        }
+        "wasi:cli" => (true, "stdio captured to the log".into()),
+        "wasi:io" | "wasi:clocks" | "wasi:random" => (true, "always".into()),
+        "wasi:sockets" => (true, "linked with every network operation denied".into()),
+        _ => (false, "compose does not provide this interface".into()),
+    }
+}
+
+/// Every import of `plugin`, judged against `grants`, in the component's order.
+pub fn import_status(plugin: &Plugin, grants: &Grants) -> Vec<ImportStatus> {
+    plugin
+        .imports()
+        .iter()
+        .map(|interface| {
+            let (granted, reason) = judge(interface, grants);
+            ImportStatus {
+                interface: interface.clone(),
+                granted,
+                reason,
+            }
+        })
+        .collect()
+}
+
+/// Refuses a stage whose plugin imports something it was not granted, or whose granted
+/// directories cannot be opened. Runs before any guest code.
+pub fn check_grants(plugin: &Plugin, spec: &StageSpec) -> Result<()> {
+    if let Some(refused) = import_status(plugin, &spec.grants)
+        .into_iter()
+        .find(|s| !s.granted)
+    {
+        return Err(Error::ImportNotGranted {
+            stage: spec.stage.clone(),
+            plugin: plugin.label().to_string(),
+            interface: refused.interface,
+            reason: refused.reason,
+        });
+    }
+    for dir in &spec.grants.dirs {
+        cap_std::fs::Dir::open_ambient_dir(&dir.host, cap_std::ambient_authority()).map_err(
+            |source| Error::Grant {
+                stage: spec.stage.clone(),
+                path: dir.host.clone(),
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether `repository` (`quay.io/okd/scos-content`) matches a grant glob (`quay.io/okd/*`).
+/// `*` matches any run of characters, `/` included.
+pub(crate) fn glob_matches(glob: &str, text: &str) -> bool {
+    let pattern: Vec<char> = glob.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] != '*' && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some(p);
+            mark = t;
+            p += 1;
+        } else if let Some(s) = star {
+            p = s + 1;
+            mark += 1;
+            t = mark;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_follow_the_compatibility_rule() {
+        assert!(compatible("0.1.0"));
+        assert!(compatible("0.1.7"));
+        assert!(!compatible("0.2.0"));
+        assert!(!compatible("1.1.0"));
+        assert!(!compatible("garbage"));
+    }
+
+    #[test]
+    fn host_interfaces_need_grants() {
+        let none = Grants::default();
+        assert!(judge("okd:compose/log@0.1.0", &none).0);
+        assert!(judge("okd:compose/release@0.1.0", &none).0);
+        assert!(!judge("okd:compose/registry@0.1.0", &none).0);
+        assert!(!judge("okd:compose/signer@0.1.0", &none).0);
+        let granted = Grants {
+            registry: vec!["quay.io/okd/*".into()],
+            keys: vec!["release".into()],
+            dirs: vec![],
+        };
+        assert!(judge("okd:compose/registry@0.1.0", &granted).0);
+        assert!(judge("okd:compose/signer@0.1.0", &granted).0);
+        let (ok, reason) = judge("okd:compose/log@0.2.0", &granted);
+        assert!(!ok);
+        assert!(reason.contains("okd:compose@0.2.0") && reason.contains("okd:compose@0.1.0"));
+        assert!(!judge("wasi:http/outgoing-handler@0.2.0", &granted).0);
+        assert!(judge("wasi:cli/environment@0.2.6", &none).0);
+    }
+
+    #[test]
+    fn globs_match_repositories() {
+        assert!(glob_matches("quay.io/okd/*", "quay.io/okd/scos-content"));
+        assert!(glob_matches("*", "quay.io/a/b"));
+        assert!(glob_matches("quay.io/*/scos-*", "quay.io/okd/scos-content"));
+        assert!(!glob_matches("quay.io/okd/*", "quay.io/openshift/okd"));
+        assert!(!glob_matches("quay.io/okd", "quay.io/okd/x"));
+    }
+}

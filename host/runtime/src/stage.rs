@@ -1,0 +1,323 @@
+//! Running one stage: a fresh store, the stage's sandbox, one call, the outcome.
+
+use std::time::{Duration, Instant};
+
+use compose_payload::{Release, ReleaseMetadata};
+use serde::Serialize;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::bindings::exports::okd::compose::stage as wit;
+use crate::engine::{EPOCH_TICK, Plugin, Runtime};
+use crate::error::{Error, Result};
+use crate::host::{HostServices, MemoryLimiter, PayloadHandle, StageState};
+use crate::sandbox::{Grants, Limits, StageSpec};
+
+/// Most of a guest's stdout or stderr kept per run; writes beyond fail in the guest.
+const OUTPUT_CAPACITY: usize = 4 * 1024 * 1024;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Shown in the report only.
+    Info,
+    /// Reported; the run goes on.
+    Warning,
+    /// Fails the run when not passed.
+    Error,
+}
+
+/// One result of one check, as a stage reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The check id.
+    pub check: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// How serious a failure is.
+    pub severity: Severity,
+    /// What was checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+impl From<wit::Finding> for Finding {
+    fn from(f: wit::Finding) -> Self {
+        Finding {
+            check: f.check,
+            passed: f.passed,
+            severity: match f.severity {
+                wit::Severity::Info => Severity::Info,
+                wit::Severity::Warning => Severity::Warning,
+                wit::Severity::Error => Severity::Error,
+            },
+            subject: f.subject,
+            message: f.message,
+        }
+    }
+}
+
+/// What a plugin says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginInfo {
+    /// Plugin name.
+    pub name: String,
+    /// Plugin version.
+    pub version: String,
+    /// One sentence.
+    pub description: String,
+    /// JSON schema of its config, if any.
+    pub config_schema: Option<String>,
+}
+
+/// What one stage run produced.
+#[derive(Debug)]
+pub struct StageOutcome {
+    /// The payload after the stage.
+    pub release: Release,
+    /// The stage's findings.
+    pub findings: Vec<Finding>,
+    /// Time to instantiate the component in its fresh store.
+    pub instantiate: Duration,
+    /// Time of the `run` call.
+    pub run: Duration,
+    /// The most linear memory the stage held, in bytes.
+    pub memory_peak: u64,
+}
+
+/// The empty payload a `describe` call sees (it must not touch the payload).
+fn empty_release() -> Release {
+    Release {
+        name: String::new(),
+        metadata: ReleaseMetadata::new(""),
+        images: Default::default(),
+        manifests: Default::default(),
+        annotations: Default::default(),
+        created: String::new(),
+        attachments: Vec::new(),
+    }
+}
+
+/// Guest output captured during a run.
+struct Output {
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl Output {
+    /// Logs every captured line, tagged with the stage, and returns the last stderr lines.
+    fn flush(&self, stage: &str, plugin: &str) -> String {
+        let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
+        let stdout = text(&self.stdout);
+        let stderr = text(&self.stderr);
+        for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+            tracing::info!(stage, plugin, stream = "stdout", "{line}");
+        }
+        for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+            tracing::warn!(stage, plugin, stream = "stderr", "{line}");
+        }
+        let last: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .rev()
+            .take(3)
+            .collect();
+        last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+}
+
+impl Runtime {
+    /// A fresh store for one call into `plugin`.
+    fn store(
+        &self,
+        plugin: &Plugin,
+        stage: &str,
+        grants: &Grants,
+        limits: Limits,
+        release: Release,
+        services: Option<HostServices>,
+    ) -> Result<(Store<StageState>, Output)> {
+        let output = Output {
+            stdout: MemoryOutputPipe::new(OUTPUT_CAPACITY),
+            stderr: MemoryOutputPipe::new(OUTPUT_CAPACITY),
+        };
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(output.stdout.clone())
+            .stderr(output.stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for dir in &grants.dirs {
+            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+                .map_err(|e| Error::Grant {
+                    stage: stage.to_string(),
+                    path: dir.host.clone(),
+                    source: std::io::Error::other(format!("{e:#}")),
+                })?;
+        }
+        let state = StageState {
+            stage: stage.to_string(),
+            plugin: plugin.label().to_string(),
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(limits.memory),
+            release,
+            grants: grants.clone(),
+            services,
+            timed_out: false,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let deadline = Instant::now() + limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut ctx| {
+            if Instant::now() >= deadline {
+                ctx.data_mut().timed_out = true;
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        Ok((store, output))
+    }
+
+    /// Runs one stage on `release` in a fresh sandbox and returns the changed payload.
+    pub async fn run_stage(
+        &self,
+        plugin: &Plugin,
+        spec: &StageSpec,
+        release: Release,
+        services: &HostServices,
+    ) -> Result<StageOutcome> {
+        crate::sandbox::check_grants(plugin, spec)?;
+        let stage = spec.stage.as_str();
+        let (mut store, output) = self.store(
+            plugin,
+            stage,
+            &spec.grants,
+            spec.limits,
+            release,
+            Some(services.clone()),
+        )?;
+        let started = Instant::now();
+        let call = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            let instantiate = started.elapsed();
+            let handle = store.data_mut().table.push(PayloadHandle)?;
+            let ran = Instant::now();
+            let result = instance
+                .okd_compose_stage()
+                .call_run(&mut store, &spec.config_json, handle)
+                .await?;
+            wasmtime::Result::Ok((result, instantiate, ran.elapsed()))
+        };
+        // The epoch deadline stops a guest that computes; this stops one blocked in the host.
+        let grace = spec.limits.timeout + Duration::from_secs(1) + EPOCH_TICK;
+        let called = tokio::time::timeout(grace, call).await;
+        let last_words = output.flush(stage, plugin.label());
+        let state = store.data();
+        let fail = |e: Option<wasmtime::Error>| -> Error {
+            if state.timed_out || e.is_none() {
+                Error::TimedOut {
+                    stage: stage.to_string(),
+                    plugin: plugin.label().to_string(),
+                    limit: spec.limits.timeout,
+                }
+            } else if state.limiter.breached {
+                Error::MemoryLimit {
+                    stage: stage.to_string(),
+                    plugin: plugin.label().to_string(),
+                    limit: spec.limits.memory,
+                }
+            } else {
+                let trap = e.map(|e| format!("{e:#}")).unwrap_or_default();
+                let trap = trap.lines().next().unwrap_or_default().to_string();
+                Error::Trapped {
+                    stage: stage.to_string(),
+                    plugin: plugin.label().to_string(),
+                    reason: if last_words.is_empty() {
+                        trap
+                    } else {
+                        format!("{trap}; guest stderr: {last_words}")
+                    },
+                }
+            }
+        };
+        let (result, instantiate, run) = match called {
+            Err(_elapsed) => return Err(fail(None)),
+            Ok(Err(e)) => return Err(fail(Some(e))),
+            Ok(Ok(done)) => done,
+        };
+        let findings = match result {
+            Ok(findings) => findings.into_iter().map(Finding::from).collect(),
+            Err(message) => {
+                return Err(Error::StageFailed {
+                    stage: stage.to_string(),
+                    plugin: plugin.label().to_string(),
+                    message,
+                });
+            }
+        };
+        let memory_peak = state.limiter.peak;
+        let release = std::mem::replace(&mut store.data_mut().release, empty_release());
+        tracing::debug!(
+            stage,
+            plugin = plugin.label(),
+            instantiate_us = instantiate.as_micros() as u64,
+            run_us = run.as_micros() as u64,
+            memory_peak,
+            "stage finished"
+        );
+        Ok(StageOutcome {
+            release,
+            findings,
+            instantiate,
+            run,
+            memory_peak,
+        })
+    }
+}
+
+impl Plugin {
+    /// Calls the plugin's `describe` in a fresh sandbox with no grants.
+    pub async fn describe(&self, runtime: &Runtime) -> Result<PluginInfo> {
+        let limits = Limits::default();
+        let (mut store, output) = runtime.store(
+            self,
+            "describe",
+            &Grants::default(),
+            limits,
+            empty_release(),
+            None,
+        )?;
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance.okd_compose_stage().call_describe(&mut store).await
+        };
+        let called = tokio::time::timeout(limits.timeout, call).await;
+        let last_words = output.flush("describe", self.label());
+        match called {
+            Ok(Ok(info)) => Ok(PluginInfo {
+                name: info.name,
+                version: info.version,
+                description: info.description,
+                config_schema: info.config_schema,
+            }),
+            Ok(Err(e)) => Err(Error::Trapped {
+                stage: "describe".into(),
+                plugin: self.label().to_string(),
+                reason: format!("{e:#}; guest stderr: {last_words}"),
+            }),
+            Err(_) => Err(Error::TimedOut {
+                stage: "describe".into(),
+                plugin: self.label().to_string(),
+                limit: limits.timeout,
+            }),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Running the binary in an isolated directory, and reading results with outside tools.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch directory with its own plugin cache.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `compose ARGS` from the repository root with this scratch's cache.
+    pub fn compose(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_compose"))
+            .args(args)
+            .current_dir(repo())
+            .env("COMPOSE_CACHE_DIR", self.path().join("cache"))
+            .env("CI", "true")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("the compose binary runs")
+    }
+
+    /// Writes a file into the scratch directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success, showing stderr otherwise.
+pub fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "compose failed ({:?}):\n{}",
+        o.status,
+        stderr(o)
+    );
+}
+
+/// Asserts exit code 1 and returns stderr.
+pub fn fails(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected exit 1, got {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+    stderr(o)
+}
+
+/// An external tool, or a failed test that says how to install it.
+pub fn tool(name: &str) -> Command {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{name}` is required by the end-to-end tests: run `.ci/run` or `apt-get install -y skopeo umoci`"
+    );
+    Command::new(name)
+}
+
+/// `skopeo inspect [--raw|--config] oci:DIR:TAG` as JSON.
+pub fn skopeo_inspect(layout: &Path, tag: &str, extra: &[&str]) -> serde_json::Value {
+    let o = tool("skopeo")
+        .arg("inspect")
+        .args(extra)
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "skopeo inspect failed: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("skopeo prints JSON")
+}
+
+/// Extracts the top layer of the image with the system `tar` into `dest`.
+pub fn extract_top_layer(layout: &Path, tag: &str, dest: &Path) {
+    let manifest = skopeo_inspect(layout, tag, &["--raw"]);
+    let layers = manifest["layers"].as_array().expect("layers");
+    let top = layers.last().expect("a layer")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = layout
+        .join("blobs/sha256")
+        .join(top.trim_start_matches("sha256:"));
+    std::fs::create_dir_all(dest).unwrap();
+    let o = tool("tar")
+        .arg("-xzf")
+        .arg(&blob)
+        .arg("-C")
+        .arg(dest)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "tar failed: {}", stderr(&o));
+}
+
+/// Every file under `dir` with its bytes, for "untouched" checks.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
