@@ -73,10 +73,10 @@ fn unknown_stage_key_is_located() {
         &stream(&mirror(), FROM, "grant = { registry = [\"quay.io/*\"] }"),
     );
     assert!(
-        err.contains("bad.toml:13:1: unknown field `grant`"),
+        err.contains("bad.toml:12:1: unknown field `grant`"),
         "{err}"
     );
-    assert!(err.contains("13 | grant = "), "{err}");
+    assert!(err.contains("12 | grant = "), "{err}");
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn validate_reports_every_problem_with_its_place() {
     let file = s.write("bad.toml", &text);
     let err = fails(&s.compose(&["validate", file.to_str().unwrap()]));
     assert!(
-        err.contains("bad.toml:13:21: invalid type: integer `12`, expected a string"),
+        err.contains("bad.toml:12:21: invalid type: integer `12`, expected a string"),
         "{err}"
     );
     let good = s.write("good.toml", &stream(&mirror(), FROM, ""));

@@ -1,7 +1,11 @@
 //! End-to-end tests: the real `compose` binary, the real builtin plugins, the sample mirror,
 //! and tools nobody on the project wrote (skopeo, tar) reading the result back.
 
+// A test fails by panicking: unwrap and expect are the assertions here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod bad_input;
+mod plugin_logic;
 mod sandbox;
 mod scos;
 mod support;

@@ -127,7 +127,8 @@ fn scos_stream_composes_a_release_oc_and_skopeo_can_read() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("  stream-coreos  ")) || text.contains("stream-coreos "),
+        text.lines()
+            .any(|l| l.trim_start().starts_with("stream-coreos ") && l.contains("sha256:")),
         "{text}"
     );
 

@@ -159,7 +159,7 @@ pub fn execute(args: &InfoArgs, output: &Output) -> anyhow::Result<()> {
         line("Component Versions:".to_string());
         for (component, (version, display)) in &versions {
             line(
-                format!("  {component:<12} {version:<22} {display}")
+                format!("  {component} {version} {display}")
                     .trim_end()
                     .to_string(),
             );

@@ -28,7 +28,7 @@ pub enum Error {
         context: String,
         /// The cause.
         #[source]
-        source: compose_registry::Error,
+        source: Box<compose_registry::Error>,
     },
     /// The payload broke an invariant (after a stage, or when building the image).
     #[error("{context}")]

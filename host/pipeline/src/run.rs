@@ -75,7 +75,7 @@ pub async fn run(
     let from = parse_reference(&stream.from, "base release")?;
     let base = read_release_image(mirrors.as_ref(), &from).map_err(|source| Error::Registry {
         context: format!("reading the base release `{}`", stream.from),
-        source,
+        source: Box::new(source),
     })?;
     observer.event(&Event::BaseLoaded {
         reference: stream.from.clone(),
@@ -142,7 +142,7 @@ pub async fn run(
     )
     .map_err(|source| Error::Registry {
         context: format!("writing the release to `{}`", options.out.display()),
-        source,
+        source: Box::new(source),
     })?;
     observer.event(&Event::Published {
         release: release.name.clone(),
@@ -210,7 +210,7 @@ fn build(
     let base_ref = parse_reference(&cvo.pullspec, "base image")?;
     let base = read_base_image(source, &cvo.pullspec).map_err(|source| Error::Registry {
         context: format!("reading the base image `{}`", cvo.pullspec),
-        source,
+        source: Box::new(source),
     })?;
     let built = build_release_image(release, &base).map_err(|source| Error::Payload {
         context: format!("building the release image `{}`", release.name),

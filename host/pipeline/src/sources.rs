@@ -17,13 +17,13 @@ pub fn mirrors(stream: &Stream) -> Result<Mirrors> {
                 m.prefix,
                 m.path.display()
             ),
-            source,
+            source: Box::new(source),
         })?;
         entries.push((m.prefix.clone(), Arc::new(layout)));
     }
     Mirrors::new(entries).map_err(|source| Error::Registry {
         context: "the stream's `[registries]` mirrors".to_string(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -31,7 +31,7 @@ pub fn mirrors(stream: &Stream) -> Result<Mirrors> {
 pub(crate) fn parse_reference(text: &str, what: &str) -> Result<Reference> {
     Reference::parse(text).map_err(|source| Error::Registry {
         context: format!("{what} `{text}` is not an image reference"),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -235,8 +235,14 @@ impl Runtime {
                     limit: spec.limits.memory,
                 }
             } else {
-                let trap = e.map(|e| format!("{e:#}")).unwrap_or_default();
-                let trap = trap.lines().next().unwrap_or_default().to_string();
+                // The trap code (`wasm trap: wasm `unreachable` instruction executed`), not
+                // the backtrace wasmtime puts first.
+                let trap = e
+                    .map(|e| match e.downcast_ref::<wasmtime::Trap>() {
+                        Some(trap) => trap.to_string(),
+                        None => e.root_cause().to_string(),
+                    })
+                    .unwrap_or_default();
                 Error::Trapped {
                     stage: stage.to_string(),
                     plugin: plugin.label().to_string(),

@@ -1,0 +1,196 @@
+//! `cargo bench --bench compose`: the speed and memory figures of BENCHMARKS.md.
+//!
+//! Drives the real `compose` binary on `streams/scos.toml` (the committed sample mirror) and on
+//! a copy of it pointing at a generated 10x mirror, and prints a Markdown report:
+//! cold run (empty plugin cache), warm run, peak memory (`/usr/bin/time -f %M`), per-stage
+//! instantiate and run times (from `--json` events), and the 10x/1x ratio.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Warm runs per payload size.
+const WARM_RUNS: usize = 15;
+/// Cold runs (each with an empty cache).
+const COLD_RUNS: usize = 3;
+
+type Failure = Box<dyn std::error::Error>;
+
+/// One run of the binary.
+struct Run {
+    wall: Duration,
+    /// Peak resident set, KiB, when `/usr/bin/time` is there.
+    peak_kib: Option<u64>,
+    /// Per stage: (name, instantiate ms, run ms).
+    stages: Vec<(String, f64, f64)>,
+    /// Per plugin load: (stage, cached, ms).
+    loads: Vec<(String, bool, f64)>,
+    digest: String,
+}
+
+fn compose(stream: &Path, out: &Path, cache: &Path) -> Result<Run, Failure> {
+    let bin = env!("CARGO_BIN_EXE_compose");
+    let time = Path::new("/usr/bin/time");
+    let mut command = if time.is_file() {
+        let mut c = Command::new(time);
+        c.args(["-f", "peak-kib=%M", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    command
+        .args(["--json", "run"])
+        .arg(stream)
+        .arg("--out")
+        .arg(out)
+        .arg("--cache-dir")
+        .arg(cache)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SOURCE_DATE_EPOCH");
+    let started = Instant::now();
+    let output = command.output()?;
+    let wall = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!("compose failed: {stderr}").into());
+    }
+    let peak_kib = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-kib="))
+        .and_then(|v| v.trim().parse().ok());
+    let mut run = Run {
+        wall,
+        peak_kib,
+        stages: Vec::new(),
+        loads: Vec::new(),
+        digest: String::new(),
+    };
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let event: serde_json::Value = serde_json::from_str(line)?;
+        let text = |k: &str| event[k].as_str().unwrap_or_default().to_string();
+        let num = |k: &str| event[k].as_f64().unwrap_or_default();
+        match event["event"].as_str() {
+            Some("stage-finished") => {
+                run.stages
+                    .push((text("stage"), num("instantiate_millis"), num("run_millis")))
+            }
+            Some("plugin-loaded") => {
+                run.loads
+                    .push((text("stage"), event["cached"] == true, num("millis")))
+            }
+            Some("published") => run.digest = text("digest"),
+            _ => {}
+        }
+    }
+    Ok(run)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Warm runs of `stream`; returns the runs.
+fn warm(stream: &Path, scratch: &Path, cache: &Path) -> Result<Vec<Run>, Failure> {
+    compose(stream, &scratch.join("warmup"), cache)?;
+    (0..WARM_RUNS)
+        .map(|i| compose(stream, &scratch.join(format!("warm-{i}")), cache))
+        .collect()
+}
+
+fn report(label: &str, runs: &[Run]) {
+    let walls: Vec<f64> = runs.iter().map(|r| ms(r.wall)).collect();
+    let peak = runs.iter().filter_map(|r| r.peak_kib).max();
+    println!(
+        "| {label} | {:.0} | {:.0} | {:.0} | {} |",
+        median(walls.clone()),
+        walls.iter().copied().fold(f64::INFINITY, f64::min),
+        walls.iter().copied().fold(0.0, f64::max),
+        peak.map_or("n/a".to_string(), |k| format!("{:.1}", k as f64 / 1024.0)),
+    );
+}
+
+fn stages(label: &str, runs: &[Run]) {
+    let Some(first) = runs.first() else { return };
+    for (i, (stage, _, _)) in first.stages.iter().enumerate() {
+        let inst = median(runs.iter().map(|r| r.stages[i].1).collect());
+        let run = median(runs.iter().map(|r| r.stages[i].2).collect());
+        println!("| {label} | {stage} | {inst:.3} | {run:.1} |");
+    }
+}
+
+fn main() -> Result<(), Failure> {
+    // `cargo bench` passes `--bench`; nothing to parse.
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let scratch = tempfile::tempdir()?;
+    let scratch = scratch.path();
+    let stream = repo.join("streams/scos.toml");
+
+    // Cold: an empty cache every time (compiles every plugin).
+    let mut cold = Vec::new();
+    for i in 0..COLD_RUNS {
+        let cache = scratch.join(format!("cold-cache-{i}"));
+        cold.push(compose(
+            &stream,
+            &scratch.join(format!("cold-{i}")),
+            &cache,
+        )?);
+    }
+    let cache = scratch.join("cache");
+    let warm1 = warm(&stream, scratch, &cache)?;
+
+    // 10x: a generated mirror and a copy of the stream pointing at it.
+    let started = Instant::now();
+    let summary = compose_samples::generate(&scratch.join("mirror-10x"), 10)?;
+    let generated = started.elapsed();
+    let text = std::fs::read_to_string(&stream)?.replace(
+        "mirror = \"oci:../examples/mirror\"",
+        &format!("mirror = \"oci:{}\"", scratch.join("mirror-10x").display()),
+    );
+    let stream10 = scratch.join("scos-10x.toml");
+    std::fs::write(&stream10, text)?;
+    let warm10 = warm(&stream10, scratch, &cache)?;
+
+    let digests: std::collections::BTreeSet<&str> =
+        warm1.iter().map(|r| r.digest.as_str()).collect();
+    println!("## `compose run streams/scos.toml` (the real binary, {WARM_RUNS} warm runs)\n");
+    println!("| run | median ms | min ms | max ms | peak RSS MiB |");
+    println!("|---|---|---|---|---|");
+    report("cold (empty plugin cache)", &cold);
+    report("warm, sample payload (188 images, 708 manifests)", &warm1);
+    report(
+        &format!(
+            "warm, 10x payload ({} images, {} manifests)",
+            summary.component_images, summary.manifests
+        ),
+        &warm10,
+    );
+    println!();
+    println!(
+        "10x / 1x wall ratio: {:.2} (10x mirror generated in {:.1} s); distinct digests over warm runs: {}",
+        median(warm10.iter().map(|r| ms(r.wall)).collect())
+            / median(warm1.iter().map(|r| ms(r.wall)).collect()),
+        generated.as_secs_f64(),
+        digests.len()
+    );
+    println!("\n## Plugin load (compile, or deserialize from the cache), medians\n");
+    println!("| stage | cold compile ms | cached load ms |");
+    println!("|---|---|---|");
+    if let Some(first) = cold.first() {
+        for (i, (stage, _, _)) in first.loads.iter().enumerate() {
+            let compile = median(cold.iter().map(|r| r.loads[i].2).collect());
+            let cached = median(warm1.iter().map(|r| r.loads[i].2).collect());
+            println!("| {stage} | {compile:.1} | {cached:.2} |");
+        }
+    }
+    println!("\n## Per stage, warm, medians\n");
+    println!("| payload | stage | instantiate ms | run ms |");
+    println!("|---|---|---|---|");
+    stages("sample", &warm1);
+    stages("10x", &warm10);
+    Ok(())
+}
