@@ -45,6 +45,9 @@ pub enum Command {
     Plan(StreamArgs),
     /// Show a release image like `oc adm release info`.
     Info(InfoArgs),
+    /// Show what changed between two releases (images, manifests, metadata), like
+    /// `oc adm release info --changes-from`.
+    Diff(DiffArgs),
 }
 
 /// A stream file.
@@ -72,6 +75,22 @@ pub struct InfoArgs {
     /// reference resolved through the mirrors of `--stream`.
     pub release: String,
     /// A stream file whose registries resolve the reference.
+    #[arg(long, value_name = "STREAM")]
+    pub stream: Option<PathBuf>,
+}
+
+/// `compose diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old release: an OCI layout directory, `oci:DIR[:TAG]`, or an image reference
+    /// resolved through the registries of `--stream`.
+    pub from: String,
+    /// The new release, named the same ways.
+    pub to: String,
+    /// Also print a unified diff of every added, removed or changed manifest.
+    #[arg(long)]
+    pub patch: bool,
+    /// A stream file whose registries resolve image references.
     #[arg(long, value_name = "STREAM")]
     pub stream: Option<PathBuf>,
 }

@@ -1,13 +1,16 @@
 //! One module per verb; each turns its arguments into calls to the library crates.
 
+pub mod diff;
 pub mod info;
 pub mod plan;
 pub mod run;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use compose_registry::{ImageSource, OciLayout, Reference, ReleaseImage, read_release_image};
 
 use crate::args::Global;
 
@@ -46,4 +49,59 @@ pub fn runtime(global: &Global) -> anyhow::Result<compose_runtime::Runtime> {
         cache_dir: dir.clone(),
     })
     .with_context(|| format!("starting the plugin runtime (cache `{}`)", dir.display()))
+}
+
+/// Where a release named on the command line is read from: an OCI layout directory,
+/// `oci:DIR[:TAG]`, or an image reference resolved through the registries of `stream`.
+fn locate(
+    text: &str,
+    stream: Option<&Path>,
+) -> anyhow::Result<(Arc<dyn ImageSource>, Reference, String)> {
+    let layout_spec = text
+        .strip_prefix("oci:")
+        .or_else(|| Path::new(text).join("index.json").is_file().then_some(text));
+    if let Some(spec) = layout_spec {
+        // `oci:DIR:TAG`: the tag follows the last `:` if DIR exists without it.
+        let (dir, tag) = match spec.rsplit_once(':') {
+            Some((dir, tag)) if Path::new(dir).join("index.json").is_file() => (dir, Some(tag)),
+            _ => (spec, None),
+        };
+        let layout = OciLayout::open(Path::new(dir))
+            .with_context(|| format!("opening the OCI layout `{dir}`"))?;
+        let reference = match tag {
+            Some(tag) => Reference::parse(&format!("localhost/release:{tag}"))
+                .with_context(|| format!("`{tag}` is not a valid tag"))?,
+            None => {
+                let entries = &layout.index().manifests;
+                let [only] = entries.as_slice() else {
+                    bail!(
+                        "the OCI layout `{dir}` holds {} images; name one as `oci:{dir}:TAG`",
+                        entries.len()
+                    );
+                };
+                Reference::parse(&format!("localhost/release@{}", only.digest))?
+            }
+        };
+        return Ok((Arc::new(layout), reference, format!("oci:{dir}")));
+    }
+    let Some(stream) = stream else {
+        bail!(
+            "`{text}` is not an OCI layout directory; to read an image reference, name the stream whose registries hold it with `--stream`"
+        );
+    };
+    let stream = load_stream(stream)?;
+    let mirrors = compose_pipeline::sources::mirrors(&stream)?;
+    let reference =
+        Reference::parse(text).with_context(|| format!("`{text}` is not an image reference"))?;
+    let location = reference.repository_path();
+    Ok((Arc::new(mirrors), reference, location))
+}
+
+/// Reads a release named on the command line (see [`locate`]); also returns where it was
+/// read from, for display (`oci:DIR` or the repository).
+pub fn open_release(text: &str, stream: Option<&Path>) -> anyhow::Result<(ReleaseImage, String)> {
+    let (source, reference, location) = locate(text, stream)?;
+    let image = read_release_image(source.as_ref(), &reference)
+        .with_context(|| format!("reading the release `{text}`"))?;
+    Ok((image, location))
 }

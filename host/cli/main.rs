@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => commands::validate::execute(args, &output),
             Command::Plan(args) => commands::plan::execute(args, &cli.global, &output).await,
             Command::Info(args) => commands::info::execute(args, &output),
+            Command::Diff(args) => commands::diff::execute(args, &output),
         }
     });
     match result {

@@ -1,60 +1,13 @@
 //! `compose info RELEASE`: a release image shown the way `oc adm release info` shows it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
-
-use anyhow::{Context, bail};
 
 use compose_payload::image_references::{VERSION_DISPLAY_NAMES_ANNOTATION, VERSIONS_ANNOTATION};
-use compose_registry::{ImageSource, OciLayout, Reference, ReleaseImage, read_release_image};
+use compose_registry::ReleaseImage;
 
 use crate::args::InfoArgs;
-use crate::commands::load_stream;
+use crate::commands::open_release;
 use crate::output::Output;
-
-/// Where a release is read from, and the reference within.
-fn locate(args: &InfoArgs) -> anyhow::Result<(Arc<dyn ImageSource>, Reference, String)> {
-    let text = args.release.as_str();
-    let layout_spec = text
-        .strip_prefix("oci:")
-        .or_else(|| Path::new(text).join("index.json").is_file().then_some(text));
-    if let Some(spec) = layout_spec {
-        // `oci:DIR:TAG`: the tag follows the last `:` if DIR exists without it.
-        let (dir, tag) = match spec.rsplit_once(':') {
-            Some((dir, tag)) if Path::new(dir).join("index.json").is_file() => (dir, Some(tag)),
-            _ => (spec, None),
-        };
-        let layout = OciLayout::open(Path::new(dir))
-            .with_context(|| format!("opening the OCI layout `{dir}`"))?;
-        let reference = match tag {
-            Some(tag) => Reference::parse(&format!("localhost/release:{tag}"))
-                .with_context(|| format!("`{tag}` is not a valid tag"))?,
-            None => {
-                let entries = &layout.index().manifests;
-                let [only] = entries.as_slice() else {
-                    bail!(
-                        "the OCI layout `{dir}` holds {} images; name one as `oci:{dir}:TAG`",
-                        entries.len()
-                    );
-                };
-                Reference::parse(&format!("localhost/release@{}", only.digest))?
-            }
-        };
-        return Ok((Arc::new(layout), reference, format!("oci:{dir}")));
-    }
-    let Some(stream) = &args.stream else {
-        bail!(
-            "`{text}` is not an OCI layout directory; to read an image reference, name the stream whose registries hold it with `--stream`"
-        );
-    };
-    let stream = load_stream(stream)?;
-    let mirrors = compose_pipeline::sources::mirrors(&stream)?;
-    let reference =
-        Reference::parse(text).with_context(|| format!("`{text}` is not an image reference"))?;
-    let location = reference.repository_path();
-    Ok((Arc::new(mirrors), reference, location))
-}
 
 /// `key=value,key=value` annotation values, as `oc` writes component versions.
 fn pairs(text: &str) -> impl Iterator<Item = (&str, &str)> {
@@ -94,9 +47,7 @@ fn digest_of(pullspec: &str) -> &str {
 
 /// Prints the release.
 pub fn execute(args: &InfoArgs, output: &Output) -> anyhow::Result<()> {
-    let (source, reference, location) = locate(args)?;
-    let image = read_release_image(source.as_ref(), &reference)
-        .with_context(|| format!("reading the release `{}`", args.release))?;
+    let (image, location) = open_release(&args.release, args.stream.as_deref())?;
     let release = &image.release;
     let os = image
         .config

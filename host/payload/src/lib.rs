@@ -31,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+pub mod diff;
 pub mod error;
 mod gojson;
 pub mod image;

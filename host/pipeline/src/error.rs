@@ -43,12 +43,18 @@ pub enum Error {
     #[error("the composed release cannot be published: {0}")]
     Invariant(String),
     /// A stage reported failed checks of severity `error`.
-    #[error("stage `{stage}` reported {count} failed check{} of severity error", if *count == 1 { "" } else { "s" })]
+    #[error(
+        "stage `{stage}` reported {count} failed check{} of severity error{}",
+        if *count == 1 { "" } else { "s" },
+        report.as_ref().map(|d| format!("; the report is in `{}`", d.display())).unwrap_or_default()
+    )]
     ChecksFailed {
         /// The stage.
         stage: String,
         /// How many.
         count: usize,
+        /// Where the report of the failed run was written, if it could be.
+        report: Option<PathBuf>,
     },
     /// A host file operation failed (cache, output).
     #[error("{context} `{}`", path.display())]

@@ -10,6 +10,7 @@
 pub mod error;
 pub mod events;
 pub mod plan;
+pub mod report;
 pub mod run;
 pub mod sources;
 

@@ -16,6 +16,7 @@ use compose_stream::Stream;
 use crate::error::{Error, Result};
 use crate::events::{Event, Observer, millis};
 use crate::plan::Plan;
+use crate::report::{self, Report};
 use crate::sources::{RegistryView, UnavailableSigner, mirrors, parse_reference};
 
 /// How to run.
@@ -124,26 +125,40 @@ pub async fn run(
             findings: outcome.findings,
         });
         if failed > 0 {
+            let dir = report::failed_report_dir(&options.out);
+            let written = Report::new(&stream.name, &stream.release, None, &reports);
+            let report = match report::write_files(&dir, &written) {
+                Ok(()) => Some(dir),
+                Err(e) => {
+                    tracing::warn!("cannot write the report to `{}`: {e}", dir.display());
+                    None
+                }
+            };
             return Err(Error::ChecksFailed {
                 stage: planned.stage.name.clone(),
                 count: failed,
+                report,
             });
         }
     }
 
     check_invariants(stream, &release)?;
     let (digest, built, base_ref) = build(mirrors.as_ref(), &release)?;
+    let files = Report::new(&stream.name, &release.name, Some(&digest), &reports).files();
     compose_registry::write_release_layout(
         &options.out,
         &release.name,
         &built,
         mirrors.as_ref(),
         &base_ref,
+        &files,
     )
     .map_err(|source| Error::Registry {
         context: format!("writing the release to `{}`", options.out.display()),
         source: Box::new(source),
     })?;
+    // A report of an earlier failed run no longer describes this output.
+    let _ = std::fs::remove_dir_all(report::failed_report_dir(&options.out));
     observer.event(&Event::Published {
         release: release.name.clone(),
         digest: digest.clone(),

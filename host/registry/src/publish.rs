@@ -76,14 +76,26 @@ where
 /// Writes the release image `image` as a complete OCI layout at `out`, replacing what was
 /// there: `oci-layout`, an `index.json` with exactly one manifest named `ref_name`, and every
 /// blob — the base layers copied (verified) from `base_source` as `base_ref`, then the
-/// release layer, the config and the manifest.
+/// release layer, the config and the manifest. `extra` files (reports) are written into the
+/// layout's root beside `index.json`, in the same all-or-nothing swap.
 pub fn write_release_layout(
     out: &Path,
     ref_name: &str,
     image: &BuiltImage,
     base_source: &dyn ImageSource,
     base_ref: &Reference,
+    extra: &[(&str, Vec<u8>)],
 ) -> Result<()> {
+    for (name, _) in extra {
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            && !matches!(*name, "." | ".." | "index.json" | "oci-layout" | "blobs");
+        if !plain {
+            return Err(Error::InvalidOutput(out.join(name)));
+        }
+    }
     let manifest: ImageManifest =
         serde_json::from_slice(&image.manifest).map_err(|source| Error::BadContent {
             reference: ref_name.to_string(),
@@ -114,7 +126,16 @@ pub fn write_release_layout(
             }
         }
         layout.set_ref(image.manifest_descriptor(), ref_name);
-        layout.save_index()
+        layout.save_index()?;
+        for (name, bytes) in extra {
+            let path = layout.path().join(name);
+            fs::write(&path, bytes).map_err(|source| Error::Io {
+                action: "writing",
+                path,
+                source,
+            })?;
+        }
+        Ok(())
     })
 }
 
@@ -165,7 +186,7 @@ mod tests {
         fs::create_dir(&out).unwrap();
         fs::write(out.join("stale"), b"old").unwrap();
 
-        write_release_layout(&out, NAME, &built, &src, &cvo_ref).unwrap();
+        write_release_layout(&out, NAME, &built, &src, &cvo_ref, &[]).unwrap();
         assert!(!out.join("stale").exists());
         assert!(hidden_leftovers(parent.path()).is_empty());
 
@@ -191,14 +212,14 @@ mod tests {
 
         let parent = tempfile::tempdir().unwrap();
         let out = parent.path().join("okd-scos");
-        write_release_layout(&out, NAME, &built, &src, &cvo_ref).unwrap();
+        write_release_layout(&out, NAME, &built, &src, &cvo_ref, &[]).unwrap();
         fs::write(out.join("extra-file"), b"kept").unwrap();
         let before = snapshot(&out);
 
         // Remove a base layer from the source: the copy must fail.
         let (_, manifest) = src.manifest(&cvo_ref).unwrap();
         fs::remove_file(src.blob_path(&manifest.layers[1].digest).unwrap()).unwrap();
-        let err = write_release_layout(&out, NAME, &built, &src, &cvo_ref).unwrap_err();
+        let err = write_release_layout(&out, NAME, &built, &src, &cvo_ref, &[]).unwrap_err();
         assert!(matches!(err.root(), Error::MissingBlob { .. }), "{err:?}");
         assert!(err.to_string().contains("okd-content@sha256:"), "{err}");
 
@@ -212,7 +233,7 @@ mod tests {
         let mut src = OciLayout::create(src_dir.path()).unwrap();
         let (built, cvo_ref) = layout_with_release(&mut src);
         assert!(matches!(
-            write_release_layout(Path::new("/"), NAME, &built, &src, &cvo_ref),
+            write_release_layout(Path::new("/"), NAME, &built, &src, &cvo_ref, &[]),
             Err(Error::InvalidOutput(_))
         ));
     }
