@@ -18,8 +18,10 @@ use sha2::{Digest, Sha256};
 /// name streams use (`plugin = "select-images"`). Kept one per line on purpose.
 #[rustfmt::skip]
 const PLUGINS: &[&str] = &[
+    "patch-manifests",
     "select-images",
     "swap-os-image",
+    "test-release",
 ];
 
 /// The target the plugins are built for: its linker writes a component directly.

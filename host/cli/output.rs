@@ -128,8 +128,16 @@ impl Observer for Output {
                 findings,
             } => {
                 let failed = findings.iter().filter(|f| !f.passed).count();
+                let verdict = if findings
+                    .iter()
+                    .any(|f| !f.passed && f.severity == Severity::Error)
+                {
+                    "FAILED"
+                } else {
+                    "ok"
+                };
                 self.status(&format!(
-                    "stage   {stage}: ok in {run_millis:.1} ms (instantiate {instantiate_millis:.2} ms), {} finding{}{}",
+                    "stage   {stage}: {verdict} in {run_millis:.1} ms (instantiate {instantiate_millis:.2} ms), {} finding{}{}",
                     findings.len(),
                     if findings.len() == 1 { "" } else { "s" },
                     if failed > 0 { format!(", {failed} not passed") } else { String::new() }
@@ -168,10 +176,19 @@ pub fn init_logging(verbose: u8, json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colors())
         .with_target(false);
     if json {
         builder.json().init();
     } else {
         builder.without_time().init();
     }
+}
+
+/// Colours only for a person at a terminal: not in CI, not in a pipe, not with `NO_COLOR`.
+fn colors() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false")
 }

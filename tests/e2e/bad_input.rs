@@ -90,7 +90,10 @@ fn unknown_plugin_is_named() {
         err.contains("bad.toml:11:10: unknown plugin `select-imagez`"),
         "{err}"
     );
-    assert!(err.contains("builtin plugins: `select-images`"), "{err}");
+    assert!(
+        err.contains("builtin plugins: `patch-manifests`, `select-images`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bad_input;
+mod checks;
 mod plugin_logic;
 mod sandbox;
 mod scos;

@@ -164,7 +164,7 @@ fn json_events_describe_the_run() {
         .collect();
     assert_eq!(
         kinds.iter().filter(|k| **k == "stage-finished").count(),
-        2,
+        4,
         "{kinds:?}"
     );
     assert_eq!(*kinds.last().unwrap(), "done");

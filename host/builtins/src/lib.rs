@@ -61,7 +61,15 @@ mod tests {
     #[test]
     fn the_stock_plugins_are_there_sorted_and_unique() {
         let names: Vec<&str> = all().iter().map(|b| b.name).collect();
-        assert_eq!(names, ["select-images", "swap-os-image"]);
+        assert_eq!(
+            names,
+            [
+                "patch-manifests",
+                "select-images",
+                "swap-os-image",
+                "test-release"
+            ]
+        );
         assert_eq!(find("swap-os-image").map(|b| b.name), Some("swap-os-image"));
         assert_eq!(find("no-such-plugin"), None);
     }

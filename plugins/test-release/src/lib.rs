@@ -1,0 +1,63 @@
+//! `test-release`: the stage that checks a composed release before it is published.
+//!
+//! It only reads the payload (and, for `no-rhel-content`, image configs through the read-only
+//! registry import) and returns findings: one per failure, with the image tag or manifest file
+//! as subject, and one passed summary per check that passed. A failed check of severity `error`
+//! (every check's default) fails the run, so nothing is published. The checks are in
+//! [`checks`], the config in [`config`]; this file is glue between the WIT export and them.
+
+mod checks;
+mod config;
+
+use compose_plugin_sdk::{Finding, Guest, HostRegistry, Info, Payload, log};
+
+/// The exported stage.
+struct TestRelease;
+
+impl Guest for TestRelease {
+    fn describe() -> Info {
+        Info {
+            name: "test-release".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            description: "Checks the release without changing it: images pinned by digest, no \
+                          duplicate tags, manifest images known, OS image tags and ConfigMap \
+                          consistent, no RHEL-licensed content, valid manifests and metadata"
+                .to_string(),
+            config_schema: Some(config::CONFIG_SCHEMA.to_string()),
+        }
+    }
+
+    fn run(config: String, release: &Payload) -> Result<Vec<Finding>, String> {
+        let config = config::Config::parse(&config)?;
+        let enabled: Vec<&str> = config::ALL_CHECKS
+            .iter()
+            .copied()
+            .filter(|id| config.setting(id).enabled)
+            .collect();
+        log::info(format!("checking the release: {}", enabled.join(", ")));
+        let findings = checks::run(&config, release, &HostRegistry);
+        let failed = findings.iter().filter(|f| !f.passed).count();
+        log::info(format!(
+            "{} findings, {failed} of them failures",
+            findings.len()
+        ));
+        Ok(findings)
+    }
+}
+
+compose_plugin_sdk::export!(TestRelease);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_names_the_plugin_and_publishes_a_schema() {
+        let info = TestRelease::describe();
+        assert_eq!(info.name, "test-release");
+        assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+        let schema: serde_json::Value =
+            serde_json::from_str(info.config_schema.as_deref().unwrap()).unwrap();
+        assert_eq!(schema["additionalProperties"], false);
+    }
+}
