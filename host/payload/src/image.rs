@@ -308,15 +308,7 @@ mod tests {
     const NAME: &str = "4.15.0-0.okd-2024-03-10-010116";
 
     fn release() -> Release {
-        let mut r = Release {
-            name: NAME.into(),
-            metadata: ReleaseMetadata::new(NAME),
-            images: BTreeMap::new(),
-            manifests: BTreeMap::new(),
-            annotations: BTreeMap::new(),
-            created: "2024-03-10T01:01:16Z".into(),
-            attachments: Vec::new(),
-        };
+        let mut r = Release::new(NAME, "2024-03-10T01:01:16Z");
         r.metadata.previous = vec!["4.14.0-0.okd-2024-01-26-175629".into()];
         r.metadata
             .metadata

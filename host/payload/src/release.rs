@@ -87,6 +87,20 @@ pub struct Release {
 }
 
 impl Release {
+    /// An empty release named `name`, created at `created` (RFC 3339): no images, no
+    /// manifests, metadata with no upgrade edges.
+    pub fn new(name: &str, created: &str) -> Self {
+        Release {
+            name: name.to_string(),
+            metadata: ReleaseMetadata::new(name),
+            images: BTreeMap::new(),
+            manifests: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            created: created.to_string(),
+            attachments: Vec::new(),
+        }
+    }
+
     /// Renames the release: `name` and `metadata.version` together, as the CVO requires.
     pub fn rename(&mut self, name: &str) {
         self.name = name.to_string();

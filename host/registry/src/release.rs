@@ -83,22 +83,14 @@ pub(crate) mod tests {
     use crate::layout::OciLayout;
     use crate::source::tests::put_image;
     use compose_payload::oci::{Descriptor, OCI_MANIFEST};
-    use compose_payload::{BuiltImage, Image, ReleaseMetadata, build_release_image};
+    use compose_payload::{BuiltImage, Image, build_release_image};
     use serde_json::json;
 
     pub(crate) const NAME: &str = "4.15.0-0.okd-2024-03-10-010116";
 
     /// A small release whose `cluster-version-operator` is `cvo`.
     pub(crate) fn release(cvo: &str) -> Release {
-        let mut r = Release {
-            name: NAME.into(),
-            metadata: ReleaseMetadata::new(NAME),
-            images: BTreeMap::new(),
-            manifests: BTreeMap::new(),
-            annotations: BTreeMap::new(),
-            created: "2024-03-10T01:01:16Z".into(),
-            attachments: Vec::new(),
-        };
+        let mut r = Release::new(NAME, "2024-03-10T01:01:16Z");
         let mut annotations = BTreeMap::new();
         for key in compose_payload::image_references::REQUIRED_TAG_ANNOTATIONS {
             annotations.insert(key.to_string(), String::new());

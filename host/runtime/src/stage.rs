@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use compose_payload::{Release, ReleaseMetadata};
+use compose_payload::Release;
 use serde::Serialize;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
@@ -92,15 +92,7 @@ pub struct StageOutcome {
 
 /// The empty payload a `describe` call sees (it must not touch the payload).
 fn empty_release() -> Release {
-    Release {
-        name: String::new(),
-        metadata: ReleaseMetadata::new(""),
-        images: Default::default(),
-        manifests: Default::default(),
-        annotations: Default::default(),
-        created: String::new(),
-        attachments: Vec::new(),
-    }
+    Release::new("", "")
 }
 
 /// Guest output captured during a run.
