@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 const PLUGINS: &[&str] = &[
     "patch-manifests",
     "select-images",
+    "sign",
     "swap-os-image",
     "test-release",
 ];

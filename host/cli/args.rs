@@ -32,6 +32,20 @@ pub struct Global {
     /// `$XDG_CACHE_HOME/compose`, else `~/.cache/compose`).
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Credentials for every registry compose talks to (otherwise `REGISTRY_AUTH_FILE`,
+    /// `~/.config/containers/auth.json` or `~/.docker/config.json`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "USER:PASS",
+        env = "COMPOSE_CREDS",
+        hide_env_values = true
+    )]
+    pub creds: Option<String>,
+    /// A registry (`host` or `host:port`) that may be reached over plain HTTP although it is
+    /// not on loopback. Repeat for several.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
 }
 
 /// The verbs.
@@ -48,6 +62,153 @@ pub enum Command {
     /// Show what changed between two releases (images, manifests, metadata), like
     /// `oc adm release info --changes-from`.
     Diff(DiffArgs),
+    /// Pin the base release and every plugin of a stream by digest in `STREAM.lock`.
+    Lock(StreamArgs),
+    /// Publish, fetch and inspect plugins as Wasm OCI artifacts.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Make signing keys (`compose keys generate NAME --out DIR`).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Check the signatures of a release written by `compose run` (an OCI layout) against
+    /// public keys; exits non-zero, saying which, when any signature fails or there is none.
+    Verify(VerifyArgs),
+}
+
+/// `compose keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a signing key pair: OpenPGP (RSA 3072) as `NAME.priv.asc` / `NAME.pub.asc`,
+    /// and with `--cosign` an ECDSA P-256 pair as `NAME.cosign.key` (PKCS#8 PEM) /
+    /// `NAME.cosign.pub`.
+    Generate(KeysGenerateArgs),
+}
+
+/// `compose keys generate`.
+#[derive(Debug, Args)]
+pub struct KeysGenerateArgs {
+    /// The key name (file names start with it).
+    pub name: String,
+    /// The directory to write the key files into (created if missing; existing key files are
+    /// never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also generate an ECDSA P-256 pair for cosign-format signatures.
+    #[arg(long)]
+    pub cosign: bool,
+    /// Encrypt the private keys with the passphrase held by this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub passphrase_env: Option<String>,
+    /// The OpenPGP user ID (default `compose release key NAME <NAME@compose.invalid>`).
+    #[arg(long, value_name = "UID")]
+    pub user_id: Option<String>,
+}
+
+/// `compose verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The release: an OCI layout directory written by `compose run`, `oci:DIR` or
+    /// `oci:DIR:TAG`.
+    pub release: String,
+    /// A public key file: an armored OpenPGP key(ring) or a PEM ECDSA P-256 public key.
+    /// Repeat for several.
+    #[arg(long, value_name = "PUB", required = true)]
+    pub key: Vec<PathBuf>,
+    /// Also run the release checks: the `test-release` stages of this stream file (their
+    /// config, image configs read through its registries) on the release, with the signature
+    /// results above as the host's verification report.
+    #[arg(long, value_name = "STREAM")]
+    pub policy: Option<PathBuf>,
+}
+
+/// `compose plugin …`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Publish a component as a Wasm OCI artifact (config `application/vnd.wasm.config.v0+json`,
+    /// one `application/wasm` layer).
+    Push(PluginPushArgs),
+    /// Fetch a plugin artifact into the plugin cache and write the component to a file.
+    Pull(PluginPullArgs),
+    /// Show a component's world, imports, exports, WIT package version, digest and size.
+    Inspect(PluginInspectArgs),
+    /// Create a stage plugin project (Rust, Python or JavaScript) against this host's WIT,
+    /// with a sample stage, its tests and a one-command build.
+    New(PluginNewArgs),
+}
+
+/// `compose plugin new`.
+#[derive(Debug, Args)]
+pub struct PluginNewArgs {
+    /// The plugin name: lowercase words joined by `-` (e.g. `stamp-release`).
+    pub name: String,
+    /// The language of the project.
+    #[arg(long, value_enum)]
+    pub lang: PluginLang,
+    /// Where to create the project (default: `./NAME`); must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Rust only: the `compose-plugin-sdk` crate to depend on by path (default: the SDK of the
+    /// source tree compose was built from, else the git repository).
+    #[arg(long, value_name = "DIR")]
+    pub sdk: Option<PathBuf>,
+}
+
+/// The languages `compose plugin new` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginLang {
+    /// Rust with the compose-plugin-sdk crate (cargo, wasm32-wasip2).
+    Rust,
+    /// Python with componentize-py.
+    Python,
+    /// JavaScript with componentize-js.
+    Js,
+}
+
+impl PluginLang {
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginLang::Rust => "rust",
+            PluginLang::Python => "python",
+            PluginLang::Js => "js",
+        }
+    }
+}
+
+/// `compose plugin push`.
+#[derive(Debug, Args)]
+pub struct PluginPushArgs {
+    /// The component file (`.wasm`).
+    pub file: PathBuf,
+    /// Where to publish it: `oci://HOST/NAMESPACE/NAME:TAG`.
+    pub reference: String,
+    /// The `org.opencontainers.image.source` annotation (a URL).
+    #[arg(long, value_name = "URL")]
+    pub source: Option<String>,
+    /// The `org.opencontainers.image.version` annotation (default: the plugin's own version,
+    /// else the tag).
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// The `org.opencontainers.image.description` annotation (default: the plugin's own).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+}
+
+/// `compose plugin pull`.
+#[derive(Debug, Args)]
+pub struct PluginPullArgs {
+    /// The plugin: `oci://HOST/NAMESPACE/NAME[:TAG][@sha256:…]`.
+    pub reference: String,
+    /// Where to write the component (default: `NAME.wasm` in the current directory).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `compose plugin inspect`.
+#[derive(Debug, Args)]
+pub struct PluginInspectArgs {
+    /// A component file, or `oci://HOST/NAMESPACE/NAME[:TAG][@sha256:…]`.
+    pub plugin: String,
 }
 
 /// A stream file.
@@ -66,6 +227,21 @@ pub struct RunArgs {
     /// when the whole run succeeds.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// After a successful run, push the release to the stream's `to` (or `--to`): blobs
+    /// first, then the manifest, the tag last.
+    #[arg(long)]
+    pub push: bool,
+    /// With `--push`: push to this reference instead of the stream's `to`.
+    #[arg(long, value_name = "REF", requires = "push")]
+    pub to: Option<String>,
+    /// Refuse to run unless the base release and every plugin still resolve to the digests
+    /// pinned in `STREAM.lock` (written by `compose lock`).
+    #[arg(long)]
+    pub locked: bool,
+    /// Fail unless the release gets signed: every key the stream declares is available and at
+    /// least one signature is published.
+    #[arg(long)]
+    pub require_signed: bool,
 }
 
 /// `compose info`.

@@ -2,9 +2,14 @@
 
 pub mod diff;
 pub mod info;
+pub mod keys;
+pub mod lock;
 pub mod plan;
+pub mod plugin;
+pub mod plugin_new;
 pub mod run;
 pub mod validate;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,6 +56,42 @@ pub fn runtime(global: &Global) -> anyhow::Result<compose_runtime::Runtime> {
     .with_context(|| format!("starting the plugin runtime (cache `{}`)", dir.display()))
 }
 
+/// The real registries, with the credentials and insecure hosts of the command line.
+pub fn registries(global: &Global) -> anyhow::Result<Arc<compose_registry::RemoteRegistries>> {
+    let creds = global
+        .creds
+        .as_deref()
+        .map(compose_registry::Credentials::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("`--creds`: {e}"))?;
+    let auth = compose_registry::AuthStore::discover(creds)?;
+    Ok(Arc::new(compose_registry::RemoteRegistries::new(
+        compose_registry::RemoteConfig {
+            auth,
+            insecure: global.insecure_registry.clone(),
+            ..compose_registry::RemoteConfig::default()
+        },
+    )))
+}
+
+/// The stream's registry view for a run: its mirrors, then the real registries.
+pub fn stream_source(
+    stream: &compose_stream::Stream,
+    registries: &Arc<compose_registry::RemoteRegistries>,
+) -> anyhow::Result<Arc<dyn ImageSource>> {
+    Ok(Arc::new(compose_pipeline::sources::mirrors_with(
+        stream, registries,
+    )?))
+}
+
+/// Pulls `oci://` plugins through `source` into the plugin cache.
+pub fn plugin_fetcher(
+    global: &Global,
+    source: Arc<dyn ImageSource>,
+) -> compose_pipeline::PluginFetcher {
+    compose_pipeline::PluginFetcher::new(&cache_dir(global), source)
+}
+
 /// Where a release named on the command line is read from: an OCI layout directory,
 /// `oci:DIR[:TAG]`, or an image reference resolved through the registries of `stream`.
 fn locate(
@@ -72,7 +113,13 @@ fn locate(
             Some(tag) => Reference::parse(&format!("localhost/release:{tag}"))
                 .with_context(|| format!("`{tag}` is not a valid tag"))?,
             None => {
-                let entries = &layout.index().manifests;
+                // cosign signature images (`sha256-<hex>.sig`) sit beside the release.
+                let entries: Vec<_> = layout
+                    .index()
+                    .manifests
+                    .iter()
+                    .filter(|d| !d.ref_name().is_some_and(|n| n.ends_with(".sig")))
+                    .collect();
                 let [only] = entries.as_slice() else {
                     bail!(
                         "the OCI layout `{dir}` holds {} images; name one as `oci:{dir}:TAG`",

@@ -38,6 +38,12 @@ fn main() -> ExitCode {
             Command::Plan(args) => commands::plan::execute(args, &cli.global, &output).await,
             Command::Info(args) => commands::info::execute(args, &output),
             Command::Diff(args) => commands::diff::execute(args, &output),
+            Command::Lock(args) => commands::lock::execute(args, &cli.global, &output).await,
+            Command::Plugin(command) => {
+                commands::plugin::execute(command, &cli.global, &output).await
+            }
+            Command::Keys(command) => commands::keys::execute(command, &output),
+            Command::Verify(args) => commands::verify::execute(args, &cli.global, &output).await,
         }
     });
     match result {

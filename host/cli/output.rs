@@ -106,6 +106,24 @@ impl Observer for Output {
                 let how = if *cached { "cached" } else { "compiled" };
                 tracing::info!(stage, plugin, digest, "plugin {how} in {millis:.1} ms");
             }
+            Event::PluginPulled {
+                stage,
+                reference,
+                manifest_digest,
+                cached,
+                contacted,
+                millis,
+                ..
+            } => {
+                let how = match (cached, contacted) {
+                    (true, false) => "from the cache (no network)",
+                    (true, true) => "from the cache (tag resolved)",
+                    _ => "pulled",
+                };
+                self.status(&format!(
+                    "plugin  {stage}: oci://{reference} {how} ({manifest_digest}) in {millis:.0} ms"
+                ));
+            }
             Event::BaseLoaded {
                 reference,
                 name,
@@ -160,6 +178,29 @@ impl Observer for Output {
                 digest,
                 location,
             } => self.status(&format!("wrote   {release} {digest} to {location}")),
+            Event::StageSkipped { stage, reason } => {
+                self.status(&format!("stage   {stage}: SKIPPED: {reason}"))
+            }
+            Event::Unsigned { reason } => {
+                self.status(&format!("warning: the release is UNSIGNED: {reason}"))
+            }
+            Event::Signed {
+                openpgp,
+                cosign,
+                store,
+                cosign_tag,
+            } => self.status(&format!(
+                "signed  {openpgp} OpenPGP signature{}{}, {cosign} cosign-format{}",
+                if *openpgp == 1 { "" } else { "s" },
+                store
+                    .as_ref()
+                    .map(|s| format!(" in {s}"))
+                    .unwrap_or_default(),
+                cosign_tag
+                    .as_ref()
+                    .map(|t| format!(" at tag {t}"))
+                    .unwrap_or_default()
+            )),
         }
     }
 }

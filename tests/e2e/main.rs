@@ -6,7 +6,10 @@
 
 mod bad_input;
 mod checks;
+mod languages;
 mod plugin_logic;
+mod registry;
 mod sandbox;
 mod scos;
+mod signing;
 mod support;

@@ -32,7 +32,7 @@ fn guests() -> &'static Path {
     })
 }
 
-fn guest(name: &str) -> String {
+pub(crate) fn guest(name: &str) -> String {
     let path = guests().join(format!("{}.wasm", name.replace('-', "_")));
     assert!(path.is_file(), "{} was not built", path.display());
     path.display().to_string()

@@ -66,6 +66,7 @@ mod tests {
             [
                 "patch-manifests",
                 "select-images",
+                "sign",
                 "swap-os-image",
                 "test-release"
             ]
@@ -101,20 +102,36 @@ mod tests {
 
     #[test]
     fn imports_match_what_the_stream_must_grant() {
-        // Both plugins query the registry (so their stages need `grants.registry`) and neither
-        // signs (so they never need `grants.keys`).
+        // (plugin, imports registry, imports signer): what its stage must grant.
+        let expected = [
+            ("patch-manifests", false, false),
+            ("select-images", true, false),
+            ("sign", false, true),
+            ("swap-os-image", true, false),
+            ("test-release", true, false),
+        ];
         for builtin in all() {
+            let Some((_, registry, signer)) = expected.iter().find(|(n, _, _)| *n == builtin.name)
+            else {
+                panic!("add `{}` to the expectations of this test", builtin.name);
+            };
             assert!(
                 mentions(builtin, "okd:compose/release@0.1.0"),
                 "{}",
                 builtin.name
             );
-            assert!(
+            assert_eq!(
                 mentions(builtin, "okd:compose/registry@0.1.0"),
-                "{}",
+                *registry,
+                "registry import of {}",
                 builtin.name
             );
-            assert!(!mentions(builtin, "okd:compose/signer"), "{}", builtin.name);
+            assert_eq!(
+                mentions(builtin, "okd:compose/signer@0.1.0"),
+                *signer,
+                "signer import of {}",
+                builtin.name
+            );
         }
     }
 }

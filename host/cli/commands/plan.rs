@@ -11,8 +11,12 @@ pub async fn execute(args: &StreamArgs, global: &Global, output: &Output) -> any
     let stream = load_stream(&args.stream)?;
     let runtime = runtime(global)?;
     let name = stream.name.clone();
-    let plan = compose_pipeline::plan(&runtime, stream, &compose_pipeline::Quiet)
-        .with_context(|| format!("planning stream `{name}`"))?;
+    let registries = crate::commands::registries(global)?;
+    let source = crate::commands::stream_source(&stream, &registries)?;
+    let fetcher = crate::commands::plugin_fetcher(global, source);
+    let plan =
+        compose_pipeline::plan_with(&runtime, stream, &compose_pipeline::Quiet, Some(&fetcher))
+            .with_context(|| format!("planning stream `{name}`"))?;
     let mut text = format!(
         "stream  {}\nrelease {}\nfrom    {}\nto      {}\n",
         plan.stream.name,

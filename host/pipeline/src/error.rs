@@ -56,6 +56,13 @@ pub enum Error {
         /// Where the report of the failed run was written, if it could be.
         report: Option<PathBuf>,
     },
+    /// Signing failed: a key cannot be loaded, a signature does not verify, a stage changed a
+    /// signed payload, or a signed release was required and none was made.
+    #[error("{0}")]
+    Signing(String),
+    /// A lock file is missing, unreadable, or the stream drifted from it.
+    #[error("{0}")]
+    Lock(String),
     /// A host file operation failed (cache, output).
     #[error("{context} `{}`", path.display())]
     Io {

@@ -23,6 +23,23 @@ pub enum Event {
         /// Time to compile or load, in milliseconds.
         millis: f64,
     },
+    /// An `oci://` plugin was pulled (or found in the plugin cache).
+    PluginPulled {
+        /// The stage using it.
+        stage: String,
+        /// The reference, without `oci://`.
+        reference: String,
+        /// The artifact manifest digest.
+        manifest_digest: String,
+        /// The component's digest.
+        digest: String,
+        /// Whether the component came from the plugin cache.
+        cached: bool,
+        /// Whether the registry was asked anything (false: pinned and cached, no network).
+        contacted: bool,
+        /// Time to resolve and pull, in milliseconds.
+        millis: f64,
+    },
     /// The base release was read.
     BaseLoaded {
         /// Its reference.
@@ -57,6 +74,29 @@ pub enum Event {
         run_millis: f64,
         /// The stage's findings.
         findings: Vec<Finding>,
+    },
+    /// A stage was not run: it was granted an optional key that is absent.
+    StageSkipped {
+        /// The stage.
+        stage: String,
+        /// Why.
+        reason: String,
+    },
+    /// The release is published without signatures.
+    Unsigned {
+        /// Why.
+        reason: String,
+    },
+    /// Signatures were published with the release.
+    Signed {
+        /// OpenPGP signatures (store and lookaside).
+        openpgp: usize,
+        /// cosign-format signatures (the `.sig` manifest).
+        cosign: usize,
+        /// The store directory inside the output, if OpenPGP signatures were written.
+        store: Option<String>,
+        /// The cosign tag, if cosign-format signatures were written.
+        cosign_tag: Option<String>,
     },
     /// The release image was built and written.
     Published {

@@ -7,14 +7,22 @@
 
 #![deny(missing_docs)]
 
+pub mod check;
+pub mod component;
 pub mod error;
 pub mod events;
+pub mod fetch;
+pub mod lock;
 pub mod plan;
 pub mod report;
 pub mod run;
+mod signing;
 pub mod sources;
 
+pub use check::check_release;
 pub use error::{Error, Result};
 pub use events::{Event, Observer, Quiet};
-pub use plan::{Plan, PlannedStage, plan};
+pub use fetch::{FetchedPlugin, PluginFetcher};
+pub use lock::{Lock, lock_path};
+pub use plan::{Plan, PlannedStage, plan, plan_with};
 pub use run::{RunOptions, RunOutcome, StageReport, run};

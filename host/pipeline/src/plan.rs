@@ -7,7 +7,8 @@ use compose_runtime::{DirGrant, Grants, ImportStatus, Limits, Plugin, Runtime, S
 use compose_stream::{PluginRef, Stage, Stream};
 
 use crate::error::{Error, Result};
-use crate::events::{Event, Observer, millis};
+use crate::events::{Event, Observer, Quiet, millis};
+use crate::fetch::PluginFetcher;
 
 /// A stage ready to run: its plugin loaded, its sandbox described.
 pub struct PlannedStage {
@@ -39,8 +40,37 @@ impl Plan {
     }
 }
 
-/// Reads a plugin's bytes.
+/// Reads a plugin's bytes: builtins and files. `oci://` plugins need a [`PluginFetcher`]:
+/// see [`plugin_bytes_with`].
 pub fn plugin_bytes(stage: &Stage) -> Result<Vec<u8>> {
+    plugin_bytes_with(stage, None, &Quiet)
+}
+
+/// Reads a plugin's bytes, pulling `oci://` plugins through `fetcher` (into its cache).
+pub fn plugin_bytes_with(
+    stage: &Stage,
+    fetcher: Option<&PluginFetcher>,
+    observer: &dyn Observer,
+) -> Result<Vec<u8>> {
+    if let (PluginRef::Oci(reference), Some(fetcher)) = (&stage.plugin, fetcher) {
+        let fetched = fetcher.fetch(reference).map_err(|source| Error::Registry {
+            context: format!(
+                "stage `{}`: pulling plugin `{}`",
+                stage.name, stage.plugin_text
+            ),
+            source: Box::new(source),
+        })?;
+        observer.event(&Event::PluginPulled {
+            stage: stage.name.clone(),
+            reference: fetched.reference.clone(),
+            manifest_digest: fetched.manifest_digest.clone(),
+            digest: fetched.wasm_digest.clone(),
+            cached: fetched.cached,
+            contacted: fetched.contacted,
+            millis: fetched.millis,
+        });
+        return Ok(fetched.bytes);
+    }
     let fail = |reason: String| Error::Plugin {
         stage: stage.name.clone(),
         plugin: stage.plugin_text.clone(),
@@ -50,10 +80,11 @@ pub fn plugin_bytes(stage: &Stage) -> Result<Vec<u8>> {
         PluginRef::Builtin(name) => compose_builtins::find(name)
             .map(|b| b.wasm.to_vec())
             .ok_or_else(|| fail(format!("no builtin plugin is named `{name}`"))),
-        PluginRef::File(path) => std::fs::read(path)
-            .map_err(|e| fail(format!("cannot read `{}`: {e}", path.display()))),
+        PluginRef::File(path) => {
+            std::fs::read(path).map_err(|e| fail(format!("cannot read `{}`: {e}", path.display())))
+        }
         PluginRef::Oci(_) => Err(fail(
-            "plugins from registries (`oci://`) are not supported by this build yet; use a builtin or a `.wasm` file"
+            "plugins from registries (`oci://`) need a plugin cache: plan with `plan_with`"
                 .to_string(),
         )),
     }
@@ -85,11 +116,22 @@ pub fn stage_spec(stage: &Stage) -> StageSpec {
     }
 }
 
-/// Loads every plugin of the stream (compiling it or taking it from the cache).
+/// Loads every plugin of the stream (compiling it or taking it from the cache). `oci://`
+/// plugins are refused: see [`plan_with`].
 pub fn plan(runtime: &Runtime, stream: Stream, observer: &dyn Observer) -> Result<Plan> {
+    plan_with(runtime, stream, observer, None)
+}
+
+/// Loads every plugin of the stream, pulling `oci://` plugins through `fetcher`.
+pub fn plan_with(
+    runtime: &Runtime,
+    stream: Stream,
+    observer: &dyn Observer,
+    fetcher: Option<&PluginFetcher>,
+) -> Result<Plan> {
     let mut stages = Vec::with_capacity(stream.stages.len());
     for stage in &stream.stages {
-        let bytes = plugin_bytes(stage)?;
+        let bytes = plugin_bytes_with(stage, fetcher, observer)?;
         let label = stage.plugin.to_string();
         let plugin = Arc::new(runtime.load(&label, &bytes)?);
         observer.event(&Event::PluginLoaded {

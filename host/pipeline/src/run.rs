@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::events::{Event, Observer, millis};
 use crate::plan::Plan;
 use crate::report::{self, Report};
-use crate::sources::{RegistryView, UnavailableSigner, mirrors, parse_reference};
+use crate::signing;
+use crate::sources::{RegistryView, mirrors, parse_reference};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -26,6 +27,11 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// `SOURCE_DATE_EPOCH`, if set: the creation time of the release.
     pub source_date_epoch: Option<u64>,
+    /// The real registries: references no `[registries]` entry serves are read from the
+    /// registry they name. `None`: only the stream's mirrors are read.
+    pub registries: Option<Arc<compose_registry::RemoteRegistries>>,
+    /// Fail unless the release is signed (every declared key available, a signature made).
+    pub require_signed: bool,
 }
 
 /// What one stage did.
@@ -60,6 +66,8 @@ pub struct RunOutcome {
     pub stages: Vec<StageReport>,
     /// Wall time of the whole run, milliseconds.
     pub total_millis: f64,
+    /// The signatures published with the release.
+    pub signatures: compose_signing::publish::Published,
 }
 
 /// Runs a plan and publishes the release into `options.out`.
@@ -72,7 +80,22 @@ pub async fn run(
     let started = Instant::now();
     plan.check_grants()?;
     let stream = &plan.stream;
-    let mirrors = Arc::new(mirrors(stream)?);
+    let keys = signing::load_keys(stream)?;
+    if options.require_signed && !keys.keys.absent.is_empty() {
+        return Err(Error::Signing(format!(
+            "`--require-signed`: the release would not be signed: {}",
+            keys.keys
+                .absent
+                .iter()
+                .map(|(k, why)| format!("key `{k}`: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    let mirrors = Arc::new(match &options.registries {
+        Some(registries) => crate::sources::mirrors_with(stream, registries)?,
+        None => mirrors(stream)?,
+    });
     let from = parse_reference(&stream.from, "base release")?;
     let base = read_release_image(mirrors.as_ref(), &from).map_err(|source| Error::Registry {
         context: format!("reading the base release `{}`", stream.from),
@@ -89,12 +112,30 @@ pub async fn run(
 
     let services = HostServices {
         registry: Arc::new(RegistryView::new(mirrors.clone())),
-        signer: Arc::new(UnavailableSigner),
+        signer: Arc::new(compose_signing::StreamSigner::new(
+            keys.keys.clone(),
+            options.source_date_epoch,
+        )),
         digest: digest_fn(mirrors.clone()),
     };
+    let current_digest = |release: &Release| build(mirrors.as_ref(), release).map(|(d, _, _)| d);
     let total = plan.stages.len();
     let mut reports = Vec::with_capacity(total);
     for (i, planned) in plan.stages.iter().enumerate() {
+        if let Some(reason) = signing::skip_reason(&planned.stage, &keys.keys) {
+            tracing::warn!(stage = planned.stage.name, "stage skipped: {reason}");
+            observer.event(&Event::StageSkipped {
+                stage: planned.stage.name.clone(),
+                reason,
+            });
+            continue;
+        }
+        let spec = signing::stage_spec(
+            &planned.spec,
+            &planned.stage,
+            stream,
+            options.source_date_epoch,
+        );
         observer.event(&Event::StageStarted {
             stage: planned.stage.name.clone(),
             plugin: planned.plugin.label().to_string(),
@@ -102,9 +143,10 @@ pub async fn run(
             total,
         });
         let outcome = runtime
-            .run_stage(&planned.plugin, &planned.spec, release, &services)
+            .run_stage(&planned.plugin, &spec, release, &services)
             .await?;
         release = outcome.release;
+        signing::after_stage(&planned.stage.name, &mut release, &keys, &current_digest)?;
         observer.event(&Event::StageFinished {
             stage: planned.stage.name.clone(),
             instantiate_millis: millis(outcome.instantiate),
@@ -144,14 +186,50 @@ pub async fn run(
 
     check_invariants(stream, &release)?;
     let (digest, built, base_ref) = build(mirrors.as_ref(), &release)?;
+    // The digest signed must be the digest published.
+    let signed = signing::check_before_publish(&release, &keys, &digest)?;
+    if signed == 0 {
+        let reason = if keys.keys.absent.is_empty() {
+            "no stage signed it (add a `sign` stage granted a key)".to_string()
+        } else {
+            format!(
+                "optional key{} {} not available",
+                if keys.keys.absent.len() == 1 { "" } else { "s" },
+                keys.keys
+                    .absent
+                    .iter()
+                    .map(|(k, why)| format!("`{k}` ({why})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        if options.require_signed {
+            return Err(Error::Signing(format!(
+                "`--require-signed`: the release is unsigned: {reason}"
+            )));
+        }
+        observer.event(&Event::Unsigned { reason });
+    }
     let files = Report::new(&stream.name, &release.name, Some(&digest), &reports).files();
-    compose_registry::write_release_layout(
+    let lookaside = signing::lookaside_repository(stream);
+    let mut published = compose_signing::publish::Published::default();
+    compose_registry::write_release_layout_with(
         &options.out,
         &release.name,
         &built,
         mirrors.as_ref(),
         &base_ref,
         &files,
+        |layout| {
+            published = compose_signing::publish::write_signatures(
+                layout,
+                &release.attachments,
+                &digest,
+                lookaside.as_deref(),
+            )
+            .map_err(|e| compose_registry::Error::Client(e.to_string()))?;
+            Ok(())
+        },
     )
     .map_err(|source| Error::Registry {
         context: format!("writing the release to `{}`", options.out.display()),
@@ -159,6 +237,17 @@ pub async fn run(
     })?;
     // A report of an earlier failed run no longer describes this output.
     let _ = std::fs::remove_dir_all(report::failed_report_dir(&options.out));
+    if signed > 0 {
+        observer.event(&Event::Signed {
+            openpgp: published.openpgp,
+            cosign: published.cosign,
+            store: published
+                .store
+                .as_ref()
+                .map(|s| options.out.join(s).display().to_string()),
+            cosign_tag: published.cosign_manifest.as_ref().map(|(t, _)| t.clone()),
+        });
+    }
     observer.event(&Event::Published {
         release: release.name.clone(),
         digest: digest.clone(),
@@ -171,6 +260,7 @@ pub async fn run(
         out: options.out.clone(),
         stages: reports,
         total_millis: millis(started.elapsed()),
+        signatures: published,
     })
 }
 
@@ -206,6 +296,17 @@ fn digest_fn(mirrors: Arc<Mirrors>) -> compose_runtime::DigestFn {
             .map(|(digest, _, _)| digest)
             .map_err(|e| e.to_string())
     })
+}
+
+/// The digest `release` would have as a release image (built on the base its
+/// `cluster-version-operator` tag names, read from `source`).
+pub(crate) fn build_digest(
+    source: &dyn ImageSource,
+    release: &Release,
+) -> std::result::Result<String, String> {
+    build(source, release)
+        .map(|(digest, _, _)| digest)
+        .map_err(|e| e.to_string())
 }
 
 /// Builds the release image on the base the `cluster-version-operator` tag names.

@@ -2,14 +2,56 @@
 
 use std::sync::Arc;
 
-use compose_registry::{ImageSource, Mirrors, OciLayout, Reference};
+use compose_registry::{
+    AuthStore, ImageSource, Mirrors, OciLayout, PrefixMirror, Reference, RemoteConfig,
+    RemoteRegistries,
+};
 use compose_stream::Stream;
 
 use crate::error::{Error, Result};
 
-/// Builds the stream's registry view: every `[registries."PREFIX"]` mirror.
+/// Builds the stream's registry view: every `[registries."PREFIX"]` mirror (OCI layouts, and
+/// real registries with anonymous access or the credentials files of the environment).
+/// References under no prefix are refused: this view never reaches a registry the stream does
+/// not name.
 pub fn mirrors(stream: &Stream) -> Result<Mirrors> {
-    let mut entries: Vec<(String, Arc<dyn ImageSource>)> = Vec::new();
+    let remotes = if stream.remotes.is_empty() {
+        None
+    } else {
+        let auth = AuthStore::discover(None).map_err(|source| Error::Registry {
+            context: "reading registry credentials".to_string(),
+            source: Box::new(source),
+        })?;
+        Some(Arc::new(RemoteRegistries::new(RemoteConfig {
+            auth,
+            ..RemoteConfig::default()
+        })))
+    };
+    let entries = entries(stream, remotes.as_ref())?;
+    Mirrors::new(entries).map_err(|source| Error::Registry {
+        context: "the stream's `[registries]` mirrors".to_string(),
+        source: Box::new(source),
+    })
+}
+
+/// Builds the registry view of a run that may reach real registries: every
+/// `[registries."PREFIX"]` mirror, and every other reference read from the registry it names
+/// through `remotes`.
+pub fn mirrors_with(stream: &Stream, remotes: &Arc<RemoteRegistries>) -> Result<Mirrors> {
+    let entries = entries(stream, Some(remotes))?;
+    let fallback: Arc<dyn ImageSource> = remotes.clone();
+    Mirrors::new(entries)
+        .map(|m| m.with_fallback(fallback))
+        .map_err(|source| Error::Registry {
+            context: "the stream's `[registries]` mirrors".to_string(),
+            source: Box::new(source),
+        })
+}
+
+type Entries = Vec<(String, Arc<dyn ImageSource>)>;
+
+fn entries(stream: &Stream, remotes: Option<&Arc<RemoteRegistries>>) -> Result<Entries> {
+    let mut entries: Entries = Vec::new();
     for m in &stream.mirrors {
         let layout = OciLayout::open(&m.path).map_err(|source| Error::Registry {
             context: format!(
@@ -21,10 +63,28 @@ pub fn mirrors(stream: &Stream) -> Result<Mirrors> {
         })?;
         entries.push((m.prefix.clone(), Arc::new(layout)));
     }
-    Mirrors::new(entries).map_err(|source| Error::Registry {
-        context: "the stream's `[registries]` mirrors".to_string(),
-        source: Box::new(source),
-    })
+    for r in &stream.remotes {
+        let Some(remotes) = remotes else { break };
+        let context = || format!("the registry `{}` serving `{}`", r.location, r.prefix);
+        let host = r.location.split('/').next().unwrap_or(&r.location);
+        if let Some(tls) = r.tls {
+            remotes
+                .set_tls(host, tls)
+                .map_err(|source| Error::Registry {
+                    context: context(),
+                    source: Box::new(source),
+                })?;
+        }
+        let source: Arc<dyn ImageSource> = remotes.clone();
+        let mirror = PrefixMirror::new(&r.prefix, &r.location, source).map_err(|source| {
+            Error::Registry {
+                context: context(),
+                source: Box::new(source),
+            }
+        })?;
+        entries.push((r.prefix.clone(), Arc::new(mirror)));
+    }
+    Ok(entries)
 }
 
 /// Parses a reference, as a pipeline error.
@@ -64,32 +124,5 @@ impl compose_runtime::RegistryQuery for RegistryView {
             .blob(&r, &manifest.config.digest)
             .map_err(|e| e.to_string())?;
         String::from_utf8(config).map_err(|e| format!("the image config is not UTF-8: {e}"))
-    }
-}
-
-/// The signer import. Stream keys are declared and granted now; signing itself comes with
-/// the signing work, so until then every call says so.
-pub struct UnavailableSigner;
-
-impl compose_runtime::Signer for UnavailableSigner {
-    fn sign(
-        &self,
-        key: &str,
-        _format: compose_runtime::SignatureFormat,
-        _data: &[u8],
-    ) -> std::result::Result<Vec<u8>, String> {
-        Err(format!(
-            "key `{key}` cannot sign: this build of compose has no signing backend"
-        ))
-    }
-
-    fn public_key(
-        &self,
-        key: &str,
-        _format: compose_runtime::SignatureFormat,
-    ) -> std::result::Result<String, String> {
-        Err(format!(
-            "key `{key}` has no public key: this build of compose has no signing backend"
-        ))
     }
 }

@@ -162,6 +162,87 @@ pub enum Error {
     /// An output path that cannot be replaced (no file name, e.g. `/` or `..`).
     #[error("cannot publish to `{0}`: it must name a directory to create or replace")]
     InvalidOutput(PathBuf),
+    /// A registry that could not be reached, or that kept failing, after every retry.
+    #[error(
+        "{operation} `{reference}` at registry `{registry}` failed after {attempts} attempt{}: {message}",
+        if *attempts == 1 { "" } else { "s" }
+    )]
+    Remote {
+        /// The registry host (`quay.io`, `127.0.0.1:5000`).
+        registry: String,
+        /// The image reference concerned.
+        reference: String,
+        /// What was being done: `reading the manifest of`, `uploading blob … of`, ….
+        operation: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last error.
+        message: String,
+    },
+    /// A registry that refused the credentials (or asked for some and got none).
+    #[error(
+        "registry `{registry}` refused access to `{reference}`: {message}; give credentials with \
+         `--creds USER:PASS`, `REGISTRY_AUTH_FILE` or `~/.docker/config.json`"
+    )]
+    Unauthorized {
+        /// The registry host.
+        registry: String,
+        /// The image reference concerned.
+        reference: String,
+        /// What the registry said.
+        message: String,
+    },
+    /// Bytes a registry served that do not hash to the digest they were asked for.
+    #[error(
+        "registry `{registry}` served corrupt content for `{reference}`: expected digest `{expected}`, found `{actual}`"
+    )]
+    RemoteDigestMismatch {
+        /// The registry host.
+        registry: String,
+        /// The image reference concerned.
+        reference: String,
+        /// The digest asked for.
+        expected: String,
+        /// The digest of the bytes received.
+        actual: String,
+    },
+    /// A credentials file (`REGISTRY_AUTH_FILE`, `~/.docker/config.json`) that cannot be used.
+    #[error("credentials file `{path}`: {reason}")]
+    AuthFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A registry reached over plain HTTP that is neither on loopback nor named insecure.
+    #[error(
+        "registry `{0}` would be reached over plain HTTP: only loopback registries (127.0.0.1, localhost, ::1) \
+         or hosts named with `--insecure-registry` may be"
+    )]
+    PlainHttpRefused(String),
+    /// The async runtime behind the registry client could not start.
+    #[error("cannot start the registry client: {0}")]
+    Client(String),
+    /// A reference pinned by digest whose tag now names other content.
+    #[error(
+        "digest mismatch for `{reference}`: the stream pins `{pinned}`, which the registry does not have; the tag names `{found}`"
+    )]
+    PinMismatch {
+        /// The reference, tag and digest.
+        reference: String,
+        /// The pinned digest.
+        pinned: String,
+        /// What the tag resolves to now.
+        found: String,
+    },
+    /// Content that is not a WebAssembly component published as an OCI artifact.
+    #[error("`{reference}` is not a Wasm OCI artifact: {reason}")]
+    NotAWasmArtifact {
+        /// The reference.
+        reference: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -6,7 +6,10 @@
 //! - [`ImageSource`] is what the rest of `compose` reads images through; [`Mirrors`] routes
 //!   references to the store serving their repository (offline mirrors of `quay.io/…`);
 //! - [`read_release_image`] reads a release payload like `oc adm release info`;
-//! - [`write_release_layout`] publishes a built release image all or nothing.
+//! - [`write_release_layout`] publishes a built release image all or nothing;
+//! - [`RemoteRegistries`] reads from real registries (the OCI distribution API), and
+//!   [`push_image`] pushes to them blobs first, manifest next, tag last;
+//! - [`WasmArtifact`] packs a plugin component as a Wasm OCI artifact.
 //!
 //! It never trusts a stored byte: every blob read is checked against its digest.
 //!
@@ -23,18 +26,26 @@
 
 #![deny(missing_docs)]
 
+pub mod artifact;
+pub mod auth;
 pub mod error;
 pub mod layout;
 pub mod mirror;
 pub mod publish;
+pub mod push;
 pub mod reference;
 pub mod release;
+pub mod remote;
 pub mod source;
 
+pub use artifact::{ArtifactInfo, ComponentSummary, WasmArtifact, read_wasm_artifact};
+pub use auth::{AuthStore, Credentials};
 pub use error::{Error, Result};
 pub use layout::OciLayout;
-pub use mirror::Mirrors;
-pub use publish::{replace_layout, write_release_layout};
+pub use mirror::{Mirrors, PrefixMirror};
+pub use publish::{replace_layout, write_release_layout, write_release_layout_with};
+pub use push::{PushContent, PushReport, push_content, push_image};
 pub use reference::Reference;
 pub use release::{ReleaseImage, read_base_image, read_release_image};
+pub use remote::{RemoteConfig, RemoteRegistries, RemoteRegistry, RetryPolicy, is_loopback};
 pub use source::ImageSource;

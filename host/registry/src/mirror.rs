@@ -15,6 +15,8 @@ use crate::source::ImageSource;
 pub struct Mirrors {
     /// Longest prefix first.
     entries: Vec<(String, Arc<dyn ImageSource>)>,
+    /// Where references no prefix matches are read from, if anywhere (the real registries).
+    fallback: Option<Arc<dyn ImageSource>>,
 }
 
 impl std::fmt::Debug for Mirrors {
@@ -51,7 +53,17 @@ impl Mirrors {
             entries.push((prefix, source));
         }
         entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        Ok(Mirrors { entries })
+        Ok(Mirrors {
+            entries,
+            fallback: None,
+        })
+    }
+
+    /// Reads references that no prefix matches from `fallback` (typically the real registries,
+    /// [`crate::RemoteRegistries`]) instead of refusing them.
+    pub fn with_fallback(mut self, fallback: Arc<dyn ImageSource>) -> Mirrors {
+        self.fallback = Some(fallback);
+        self
     }
 
     /// The configured prefixes, longest first.
@@ -69,6 +81,7 @@ impl Mirrors {
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
             })
             .map(|(_, source)| source.as_ref())
+            .or(self.fallback.as_deref())
             .ok_or_else(|| Error::NoMirror {
                 reference: reference.to_string(),
                 prefixes: self.prefixes(),
@@ -82,6 +95,7 @@ impl ImageSource for Mirrors {
             .entries
             .iter()
             .map(|(p, s)| format!("{p}={}", s.location()))
+            .chain(self.fallback.iter().map(|s| format!("*={}", s.location())))
             .collect();
         format!("mirrors({})", stores.join(", "))
     }
@@ -103,6 +117,73 @@ impl ImageSource for Mirrors {
 
     fn config(&self, reference: &Reference) -> Result<serde_json::Value> {
         self.source_for(reference)?.config(reference)
+    }
+}
+
+/// A registry serving the repositories under `prefix` at another location, as an
+/// `ImageDigestMirrorSet` says: `quay.io/openshift/okd:4.15` is read as
+/// `127.0.0.1:5000/mirror/openshift/okd:4.15` when `quay.io` is mirrored at
+/// `127.0.0.1:5000/mirror`. Tags and digests are kept.
+pub struct PrefixMirror {
+    prefix: String,
+    location: String,
+    source: Arc<dyn ImageSource>,
+}
+
+impl PrefixMirror {
+    /// Reads references under `prefix` from `location` (`host[:port][/path]`) through `source`.
+    pub fn new(prefix: &str, location: &str, source: Arc<dyn ImageSource>) -> Result<PrefixMirror> {
+        let location = location.trim_end_matches('/');
+        let probe = format!("{location}/x");
+        match Reference::parse(&probe) {
+            Ok(r)
+                if r.tag.is_none()
+                    && r.digest.is_none()
+                    && r.repository_path() == probe
+                    && location.split('/').next() == Some(r.registry.as_str()) => {}
+            _ => {
+                return Err(Error::InvalidMirrorPrefix {
+                    prefix: location.to_string(),
+                    reason: "a registry mirror must be `host[:port][/path]`, e.g. `127.0.0.1:5000/mirror`"
+                        .to_string(),
+                });
+            }
+        }
+        Ok(PrefixMirror {
+            prefix: prefix.trim_end_matches('/').to_string(),
+            location: location.to_string(),
+            source,
+        })
+    }
+
+    /// `reference` as read from the mirror.
+    pub fn rewrite(&self, reference: &Reference) -> Result<Reference> {
+        let path = reference.repository_path();
+        let rest = path
+            .strip_prefix(self.prefix.as_str())
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .ok_or_else(|| Error::NoMirror {
+                reference: reference.to_string(),
+                prefixes: vec![self.prefix.clone()],
+            })?;
+        let mut rewritten = Reference::parse(&format!("{}{rest}", self.location))?;
+        rewritten.tag = reference.tag.clone();
+        rewritten.digest = reference.digest.clone();
+        Ok(rewritten)
+    }
+}
+
+impl ImageSource for PrefixMirror {
+    fn location(&self) -> String {
+        format!("{} (for {})", self.location, self.prefix)
+    }
+
+    fn resolve(&self, reference: &Reference) -> Result<Descriptor> {
+        self.source.resolve(&self.rewrite(reference)?)
+    }
+
+    fn blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>> {
+        self.source.blob(&self.rewrite(reference)?, digest)
     }
 }
 
@@ -184,5 +265,50 @@ mod tests {
             Err(Error::InvalidMirrorPrefix { reason, .. }) if reason.contains("twice")
         ));
         assert!(Mirrors::new(vec![("localhost:5000".to_string(), source)]).is_ok());
+    }
+
+    #[test]
+    fn a_fallback_serves_what_no_prefix_matches() {
+        let (_a, narrow) = layout_with("quay.io/openshift/okd:1", "narrow");
+        let (_b, other) = layout_with("ghcr.io/x/y:1", "fallback");
+        let mirrors = Mirrors::new(vec![("quay.io/openshift".to_string(), narrow)])
+            .unwrap()
+            .with_fallback(other);
+        let who = |text: &str| mirrors.config(&r(text)).unwrap()["config"]["Labels"]["who"].clone();
+        assert_eq!(who("quay.io/openshift/okd:1"), "narrow");
+        assert_eq!(who("ghcr.io/x/y:1"), "fallback");
+        assert!(mirrors.location().contains("*=oci:"));
+    }
+
+    #[test]
+    fn prefix_mirrors_rewrite_references() {
+        let (_a, source) = layout_with("127.0.0.1:5000/mirror/openshift/okd:1", "m");
+        let m = PrefixMirror::new("quay.io", "127.0.0.1:5000/mirror/", source.clone()).unwrap();
+        let got = m.rewrite(&r("quay.io/openshift/okd:1")).unwrap();
+        assert_eq!(got.to_string(), "127.0.0.1:5000/mirror/openshift/okd:1");
+        assert_eq!(
+            m.config(&r("quay.io/openshift/okd:1")).unwrap()["config"]["Labels"]["who"],
+            "m"
+        );
+        let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let pinned = m.rewrite(&r(&format!("quay.io/okd/x@{d}"))).unwrap();
+        assert_eq!(
+            pinned.to_string(),
+            format!("127.0.0.1:5000/mirror/okd/x@{d}")
+        );
+        let host = PrefixMirror::new("quay.io/okd", "localhost:5000", source.clone()).unwrap();
+        assert_eq!(
+            host.rewrite(&r("quay.io/okd/scos-content:t"))
+                .unwrap()
+                .to_string(),
+            "localhost:5000/scos-content:t"
+        );
+        assert!(host.rewrite(&r("quay.io/okdx/y:t")).is_err());
+        for bad in ["mirror", "quay.io/UP", "quay.io:x", ""] {
+            assert!(
+                PrefixMirror::new("quay.io", bad, source.clone()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

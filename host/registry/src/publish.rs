@@ -86,6 +86,22 @@ pub fn write_release_layout(
     base_ref: &Reference,
     extra: &[(&str, Vec<u8>)],
 ) -> Result<()> {
+    write_release_layout_with(out, ref_name, image, base_source, base_ref, extra, |_| {
+        Ok(())
+    })
+}
+
+/// Like [`write_release_layout`], and `more` adds to the layout (signatures, their manifests)
+/// before `index.json` is saved, in the same all-or-nothing swap.
+pub fn write_release_layout_with(
+    out: &Path,
+    ref_name: &str,
+    image: &BuiltImage,
+    base_source: &dyn ImageSource,
+    base_ref: &Reference,
+    extra: &[(&str, Vec<u8>)],
+    more: impl FnOnce(&mut OciLayout) -> Result<()>,
+) -> Result<()> {
     for (name, _) in extra {
         let plain = !name.is_empty()
             && name
@@ -126,6 +142,7 @@ pub fn write_release_layout(
             }
         }
         layout.set_ref(image.manifest_descriptor(), ref_name);
+        more(layout)?;
         layout.save_index()?;
         for (name, bytes) in extra {
             let path = layout.path().join(name);

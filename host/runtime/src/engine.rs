@@ -85,6 +85,8 @@ impl Runtime {
             .map_err(|e| Error::Engine(format!("linking WASI: {e:#}")))?;
         crate::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| Error::Engine(format!("linking the compose interfaces: {e:#}")))?;
+        crate::deny::add_to_linker(&mut linker)
+            .map_err(|e| Error::Engine(format!("linking the deny-only wasi:http: {e:#}")))?;
 
         std::fs::create_dir_all(&config.cache_dir).map_err(|source| Error::Cache {
             path: config.cache_dir.clone(),
@@ -134,11 +136,28 @@ impl Runtime {
             Some(component) => (component, true),
             None => (self.compile_and_cache(label, bytes, &path)?, false),
         };
-        let imports = component
+        let imports: Vec<String> = component
             .component_type()
             .imports(&self.engine)
             .map(|(name, _)| name.to_string())
             .collect();
+        // A component built against another version of the compose WIT would fail to link
+        // with a message about missing instances: name both versions instead.
+        let component_type = component.component_type();
+        let exports: Vec<String> = component_type
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let names = imports.iter().chain(&exports).map(String::as_str);
+        if let Some((interface, found)) = crate::sandbox::incompatible_wit(names) {
+            return Err(Error::WitVersion {
+                plugin: label.to_string(),
+                interface,
+                found,
+                host: crate::sandbox::WIT_VERSION.to_string(),
+                host_compatible: crate::sandbox::compatible_range(),
+            });
+        }
         let pre = self
             .linker
             .instantiate_pre(&component)

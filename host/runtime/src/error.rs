@@ -34,6 +34,23 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The component was built against a version of the compose WIT package this host does
+    /// not implement (see the compatibility rule in `wit/stage.wit`).
+    #[error(
+        "plugin `{plugin}` was built against okd:compose@{found} (it uses `{interface}`), but this host implements okd:compose@{host}: only {host_compatible} is compatible; rebuild the plugin against okd:compose@{host}, or run it with a compose that implements okd:compose@{found}"
+    )]
+    WitVersion {
+        /// The plugin.
+        plugin: String,
+        /// The first import or export that names the other version.
+        interface: String,
+        /// The version the component was built against.
+        found: String,
+        /// The version this host implements.
+        host: String,
+        /// The versions this host accepts, e.g. `0.1.x`.
+        host_compatible: String,
+    },
     /// The stage imports an interface it was not granted, or one this host does not provide.
     #[error(
         "stage `{stage}`: plugin `{plugin}` imports `{interface}`, which the stage may not use: {reason}"

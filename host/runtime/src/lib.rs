@@ -14,6 +14,7 @@
 //! - guest stdout and stderr are captured and logged with the stage's name.
 
 mod bindings;
+mod deny;
 mod engine;
 mod error;
 mod host;

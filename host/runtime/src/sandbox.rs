@@ -98,6 +98,32 @@ fn compatible(version: &str) -> bool {
     }
 }
 
+/// The versions [`compatible`] accepts, for messages: `0.1.x` (or `1.x` from 1.0.0 on).
+pub(crate) fn compatible_range() -> String {
+    let mut parts = WIT_VERSION.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("0"), Some(minor)) => format!("0.{minor}.x"),
+        (Some(major), _) => format!("{major}.x"),
+        _ => WIT_VERSION.to_string(),
+    }
+}
+
+/// The first name (`okd:compose/release@0.2.0`) among a component's imports and exports that
+/// belongs to an incompatible version of the compose WIT package, with that version.
+pub(crate) fn incompatible_wit<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Option<(String, String)> {
+    names.into_iter().find_map(|name| {
+        let (base, version) = split_version(name);
+        match version {
+            Some(v) if base.starts_with("okd:compose/") && !compatible(v) => {
+                Some((name.to_string(), v.to_string()))
+            }
+            _ => None,
+        }
+    })
+}
+
 /// Judges one import.
 fn judge(interface: &str, grants: &Grants) -> (bool, String) {
     let (base, version) = split_version(interface);
@@ -151,6 +177,17 @@ fn judge(interface: &str, grants: &Grants) -> (bool, String) {
         "wasi:cli" => (true, "stdio captured to the log".into()),
         "wasi:io" | "wasi:clocks" | "wasi:random" => (true, "always".into()),
         "wasi:sockets" => (true, "linked with every network operation denied".into()),
+        // Linked by deny.rs: JavaScript components import it whatever they do.
+        "wasi:http" if version.is_some_and(|v| v.starts_with("0.2.")) => {
+            (true, "linked, every request denied".into())
+        }
+        "wasi:http" => (
+            false,
+            format!(
+                "compose links wasi:http 0.2.x (every request denied), not {}",
+                version.unwrap_or("an unversioned import")
+            ),
+        ),
         _ => (false, "compose does not provide this interface".into()),
     }
 }
@@ -253,8 +290,27 @@ mod tests {
         let (ok, reason) = judge("okd:compose/log@0.2.0", &granted);
         assert!(!ok);
         assert!(reason.contains("okd:compose@0.2.0") && reason.contains("okd:compose@0.1.0"));
-        assert!(!judge("wasi:http/outgoing-handler@0.2.0", &granted).0);
+        let (ok, reason) = judge("wasi:http/outgoing-handler@0.2.10", &none);
+        assert!(ok);
+        assert_eq!(reason, "linked, every request denied");
+        assert!(!judge("wasi:http/types@0.3.0", &granted).0);
+        assert!(!judge("wasi:keyvalue/store@0.2.0", &granted).0);
         assert!(judge("wasi:cli/environment@0.2.6", &none).0);
+    }
+
+    #[test]
+    fn an_incompatible_wit_version_is_found_among_imports_and_exports() {
+        assert_eq!(compatible_range(), "0.1.x");
+        let names = [
+            "wasi:io/poll@0.2.12",
+            "okd:compose/log@0.1.3",
+            "okd:compose/stage@0.2.0",
+        ];
+        assert_eq!(
+            incompatible_wit(names),
+            Some(("okd:compose/stage@0.2.0".into(), "0.2.0".into()))
+        );
+        assert_eq!(incompatible_wit(["okd:compose/log@0.1.0"]), None);
     }
 
     #[test]

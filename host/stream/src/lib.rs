@@ -16,4 +16,6 @@ pub mod units;
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
 pub use error::{Error, Result};
 pub use load::{LoadOptions, load, parse};
-pub use model::{FileGrant, Grants, Key, KeySource, Limits, Mirror, PluginRef, Stage, Stream};
+pub use model::{
+    FileGrant, Grants, Key, KeySource, Limits, Mirror, PluginRef, RemoteMirror, Stage, Stream,
+};

@@ -9,7 +9,9 @@ use toml::Spanned;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::error::{Error, Result};
-use crate::model::{FileGrant, Grants, Key, KeySource, Limits, Mirror, PluginRef, Stage, Stream};
+use crate::model::{
+    FileGrant, Grants, Key, KeySource, Limits, Mirror, PluginRef, RemoteMirror, Stage, Stream,
+};
 use crate::schema::{KeySection, StageSection, StreamFile};
 use crate::units::{parse_duration, parse_size};
 
@@ -138,44 +140,65 @@ impl Validator<'_> {
             }
             c.get_ref().clone()
         });
-
-        let mut mirrors: Vec<Mirror> = file
-            .registries
-            .iter()
-            .filter_map(|(prefix, r)| {
-                let text = r.mirror.get_ref();
-                let Some(rel) = text.strip_prefix("oci:") else {
-                    self.problem(
-                        r.mirror.span(),
-                        format!("mirror `{text}` must be `oci:PATH` (an OCI image layout directory)"),
-                    );
-                    return None;
-                };
-                let path = self.dir.join(rel);
-                if !path.join("index.json").is_file() {
-                    self.problems.push(
-                        Diagnostic::at(
-                            r.mirror.span(),
-                            format!(
-                                "mirror `{text}` is not an OCI image layout: `{}` has no `index.json`",
-                                path.display()
-                            ),
-                        )
-                        .with_hint("paths are relative to the stream file"),
-                    );
-                }
-                Some(Mirror {
-                    prefix: prefix.trim_end_matches('/').to_string(),
-                    path,
-                })
-            })
-            .collect();
-        mirrors.sort_by(|a, b| {
-            b.prefix
-                .len()
-                .cmp(&a.prefix.len())
-                .then(a.prefix.cmp(&b.prefix))
+        let signature_store = s.signature_store.as_ref().map(|store| {
+            let text = store.get_ref();
+            let ok = ["https://", "http://", "file://"]
+                .iter()
+                .any(|scheme| text.len() > scheme.len() && text.starts_with(scheme));
+            if !ok {
+                self.problem(
+                    store.span(),
+                    format!(
+                        "`signature-store` `{text}` must be an `https://`, `http://` or `file://` URL"
+                    ),
+                );
+            }
+            text.trim_end_matches('/').to_string()
         });
+
+        let mut mirrors: Vec<Mirror> = Vec::new();
+        let mut remotes: Vec<RemoteMirror> = Vec::new();
+        for (prefix, section) in &file.registries {
+            let prefix = prefix.trim_end_matches('/').to_string();
+            let r = section.get_ref();
+            match (&r.mirror, &r.registry) {
+                (Some(mirror), None) => {
+                    if let Some(path) = self.layout_mirror(mirror) {
+                        mirrors.push(Mirror { prefix, path });
+                    }
+                }
+                (None, Some(registry)) => {
+                    if let Some((location, tls)) = self.remote_mirror(registry) {
+                        remotes.push(RemoteMirror {
+                            prefix,
+                            location,
+                            tls,
+                        });
+                    }
+                }
+                (Some(_), Some(registry)) => self.problems.push(
+                    Diagnostic::at(
+                        registry.span(),
+                        format!("`[registries.\"{prefix}\"]` has both `mirror` and `registry`"),
+                    )
+                    .with_hint(
+                        "give one: `mirror = \"oci:PATH\"` or `registry = \"HOST[:PORT][/PATH]\"`",
+                    ),
+                ),
+                (None, None) => self.problems.push(
+                    Diagnostic::at(
+                        section.span(),
+                        format!("`[registries.\"{prefix}\"]` says neither `mirror` nor `registry`"),
+                    )
+                    .with_hint(
+                        "give one: `mirror = \"oci:PATH\"` or `registry = \"HOST[:PORT][/PATH]\"`",
+                    ),
+                ),
+            }
+        }
+        let longest_first = |a: &String, b: &String| b.len().cmp(&a.len()).then(a.cmp(b));
+        mirrors.sort_by(|a, b| longest_first(&a.prefix, &b.prefix));
+        remotes.sort_by(|a, b| longest_first(&a.prefix, &b.prefix));
 
         let keys: BTreeMap<String, Key> = file
             .keys
@@ -211,10 +234,73 @@ impl Validator<'_> {
             previous,
             metadata,
             created,
+            signature_store,
             mirrors,
+            remotes,
             keys,
             stages,
         }
+    }
+
+    /// `mirror = "oci:PATH"`: the layout directory, if it is one.
+    fn layout_mirror(&mut self, mirror: &Spanned<String>) -> Option<PathBuf> {
+        let text = mirror.get_ref();
+        let Some(rel) = text.strip_prefix("oci:") else {
+            self.problem(
+                mirror.span(),
+                format!("mirror `{text}` must be `oci:PATH` (an OCI image layout directory)"),
+            );
+            return None;
+        };
+        let path = self.dir.join(rel);
+        if !path.join("index.json").is_file() {
+            self.problems.push(
+                Diagnostic::at(
+                    mirror.span(),
+                    format!(
+                        "mirror `{text}` is not an OCI image layout: `{}` has no `index.json`",
+                        path.display()
+                    ),
+                )
+                .with_hint("paths are relative to the stream file"),
+            );
+        }
+        Some(path)
+    }
+
+    /// `registry = "[https://|http://]HOST[:PORT][/PATH]"`: the location and the TLS choice.
+    fn remote_mirror(&mut self, registry: &Spanned<String>) -> Option<(String, Option<bool>)> {
+        let text = registry.get_ref();
+        let (rest, tls) = if let Some(rest) = text.strip_prefix("https://") {
+            (rest, Some(true))
+        } else if let Some(rest) = text.strip_prefix("http://") {
+            (rest, Some(false))
+        } else {
+            (text.as_str(), None)
+        };
+        let location = rest.trim_end_matches('/');
+        if !is_registry_location(location) {
+            self.problems.push(
+                Diagnostic::at(
+                    registry.span(),
+                    format!("registry `{text}` must be `HOST[:PORT][/PATH]`, e.g. `127.0.0.1:5000` or `registry.lab:5000/okd`"),
+                )
+                .with_hint("the host must contain a `.` or a `:port`, or be `localhost`; paths are lowercase"),
+            );
+            return None;
+        }
+        let host = location.split('/').next().unwrap_or(location);
+        if tls == Some(false) && !is_loopback_host(host) {
+            self.problems.push(
+                Diagnostic::at(
+                    registry.span(),
+                    format!("registry `{text}`: plain HTTP is only allowed for loopback hosts (127.0.0.1, localhost, [::1])"),
+                )
+                .with_hint(format!("write `registry = \"{location}\"` and run with `--insecure-registry {host}` to allow plain HTTP to it")),
+            );
+            return None;
+        }
+        Some((location.to_string(), tls))
     }
 
     fn name(&mut self, name: &Spanned<String>, what: &str) -> String {
@@ -267,6 +353,19 @@ impl Validator<'_> {
         Key {
             private_key: k.private_key.as_ref().map(|s| self.key_source(s)),
             public_key: k.public_key.as_ref().map(|s| self.key_source(s)),
+            passphrase_env: k.passphrase.as_ref().and_then(|p| {
+                match p.get_ref().strip_prefix("env:").filter(|v| !v.is_empty()) {
+                    Some(var) => Some(var.to_string()),
+                    None => {
+                        self.problem(
+                            p.span(),
+                            "`passphrase` must be `env:VAR`: a passphrase is never written in a stream file",
+                        );
+                        None
+                    }
+                }
+            }),
+            optional: k.optional,
         }
     }
 
@@ -452,6 +551,47 @@ fn toml_to_json(value: &toml::Value) -> serde_json::Value {
     }
 }
 
+/// `host[:port][/path]` where the host looks like a registry (has a `.` or a port, or is
+/// `localhost`, or is a bracketed IPv6 address) and the path is lowercase repository
+/// components.
+fn is_registry_location(text: &str) -> bool {
+    let mut parts = text.split('/');
+    let host = parts.next().unwrap_or_default();
+    let host_ok = if let Some(v6) = host.strip_prefix('[') {
+        v6.contains(']')
+    } else {
+        let (name, port) = match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        };
+        let name_ok = !name.is_empty()
+            && name
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        name_ok && port_ok && (name.contains('.') || port.is_some() || name == "localhost")
+    };
+    host_ok
+        && parts.all(|c| {
+            !c.is_empty()
+                && c.chars().all(|ch| {
+                    ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-')
+                })
+        })
+}
+
+/// Whether `host` (`name[:port]`, `[v6]:port`) is on loopback.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.split(':').next().unwrap_or(host),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ`, the form release images use.
 fn is_rfc3339_utc_seconds(text: &str) -> bool {
     let b = text.as_bytes();
@@ -522,6 +662,30 @@ limits = { memory = "64MiB", timeout = "5s" }
         assert_eq!(st.limits.memory, Some(64 << 20));
         assert_eq!(st.limits.timeout, Some(std::time::Duration::from_secs(5)));
         assert_eq!(s.metadata["url"], "https://example.org");
+    }
+
+    #[test]
+    fn signing_fields_resolve_and_are_checked() {
+        let text = GOOD
+            .replace(
+                "metadata = { url",
+                "signature-store = \"https://sigs.example.org/okd/\"\nmetadata = { url",
+            )
+            .replace(
+                "private-key = \"env:COMPOSE_RELEASE_KEY\"",
+                "private-key = \"env:COMPOSE_RELEASE_KEY\"\npassphrase = \"env:PW\"\noptional = true",
+            );
+        let s = check(&text).unwrap();
+        assert_eq!(
+            s.signature_store.as_deref(),
+            Some("https://sigs.example.org/okd")
+        );
+        assert_eq!(s.keys["release"].passphrase_env.as_deref(), Some("PW"));
+        assert!(s.keys["release"].optional);
+        let err = check(&text.replace("https://sigs", "sigs")).unwrap_err();
+        assert!(err.contains("`signature-store`"), "{err}");
+        let err = check(&text.replace("env:PW", "hunter2")).unwrap_err();
+        assert!(err.contains("`passphrase` must be `env:VAR`"), "{err}");
     }
 
     #[test]
@@ -601,6 +765,48 @@ limits = { memory = "64MiB", timeout = "5s" }
         );
         assert!(
             err.contains("mirror `oci:nowhere` is not an OCI image layout"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn registry_mirrors_are_read_and_checked() {
+        let text = GOOD.replace(
+            "[registries.\"quay.io\"]\nmirror = \"oci:mirror\"",
+            "[registries.\"quay.io\"]\nmirror = \"oci:mirror\"\n\n[registries.\"quay.io/okd\"]\nregistry = \"http://127.0.0.1:5000/mirror/\"\n\n[registries.\"ghcr.io\"]\nregistry = \"registry.lab:5000\"",
+        );
+        let s = check(&text).unwrap();
+        assert_eq!(s.mirrors.len(), 1);
+        assert_eq!(s.remotes.len(), 2);
+        assert_eq!(s.remotes[0].prefix, "quay.io/okd");
+        assert_eq!(s.remotes[0].location, "127.0.0.1:5000/mirror");
+        assert_eq!(s.remotes[0].tls, Some(false));
+        assert_eq!(s.remotes[1].location, "registry.lab:5000");
+        assert_eq!(s.remotes[1].tls, None);
+
+        let bad = GOOD.replace(
+            "mirror = \"oci:mirror\"",
+            "mirror = \"oci:mirror\"\nregistry = \"127.0.0.1:5000\"\n\n[registries.\"a.io\"]\nregistry = \"http://registry.lab\"\n\n[registries.\"b.io\"]\nregistry = \"nohost/x\"\n\n[registries.\"c.io\"]\n",
+        );
+        let err = check(&bad).unwrap_err();
+        assert!(err.contains("has 4 problems"), "{err}");
+        assert!(
+            err.contains(
+                "s.toml:11:12: `[registries.\"quay.io\"]` has both `mirror` and `registry`"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("plain HTTP is only allowed for loopback hosts"),
+            "{err}"
+        );
+        assert!(err.contains("--insecure-registry registry.lab"), "{err}");
+        assert!(
+            err.contains("registry `nohost/x` must be `HOST[:PORT][/PATH]`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("says neither `mirror` nor `registry`"),
             "{err}"
         );
     }

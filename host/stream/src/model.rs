@@ -25,8 +25,12 @@ pub struct Stream {
     pub metadata: BTreeMap<String, serde_json::Value>,
     /// A fixed creation time, if the stream sets one.
     pub created: Option<String>,
+    /// Where the release's OpenPGP signatures are served (`[stream] signature-store`).
+    pub signature_store: Option<String>,
     /// Registry mirrors, longest prefix first.
     pub mirrors: Vec<Mirror>,
+    /// Real registries serving a prefix (`registry = "…"`), longest prefix first.
+    pub remotes: Vec<RemoteMirror>,
     /// Signing keys by name.
     pub keys: BTreeMap<String, Key>,
     /// The stages, in order.
@@ -40,6 +44,18 @@ pub struct Mirror {
     pub prefix: String,
     /// The OCI image layout directory.
     pub path: PathBuf,
+}
+
+/// References under `prefix` are read from a real registry at `location`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMirror {
+    /// `registry` or `registry/path`.
+    pub prefix: String,
+    /// `host[:port][/path]`, replacing the prefix.
+    pub location: String,
+    /// `Some(true)` for an explicit `https://`, `Some(false)` for `http://` (loopback only),
+    /// `None` to decide by host (plain HTTP for loopback and `--insecure-registry` hosts).
+    pub tls: Option<bool>,
 }
 
 /// Where a key's material comes from.
@@ -58,6 +74,10 @@ pub struct Key {
     pub private_key: Option<KeySource>,
     /// The public key.
     pub public_key: Option<KeySource>,
+    /// The environment variable holding the private key's passphrase.
+    pub passphrase_env: Option<String>,
+    /// Whether a missing private key skips the stages granted it instead of failing.
+    pub optional: bool,
 }
 
 /// Which component a stage runs.

@@ -17,7 +17,7 @@ pub struct StreamFile {
     pub stream: StreamSection,
     /// `[registries."HOST[/PATH]"]`: where references under a prefix are read from.
     #[serde(default)]
-    pub registries: BTreeMap<String, RegistrySection>,
+    pub registries: BTreeMap<String, Spanned<RegistrySection>>,
     /// `[keys.NAME]`: signing keys a stage may be granted by name.
     #[serde(default)]
     pub keys: BTreeMap<String, KeySection>,
@@ -52,15 +52,27 @@ pub struct StreamSection {
     /// stream and inputs always give the same digest. `SOURCE_DATE_EPOCH` overrides both.
     #[serde(default)]
     pub created: Option<Spanned<String>>,
+    /// Where the release's OpenPGP signatures are served (`https://…`, `http://…` or
+    /// `file://…`): the `store-*` entry the `sign` stage writes into the release-verification
+    /// ConfigMap. Clusters fetch `<store>/sha256=<hex>/signature-1` from it.
+    #[serde(default)]
+    pub signature_store: Option<Spanned<String>>,
 }
 
-/// `[registries."HOST[/PATH]"]`.
+/// `[registries."HOST[/PATH]"]`: exactly one of `mirror` and `registry`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RegistrySection {
     /// Where references under this prefix are read from: `oci:PATH` is an OCI image layout
     /// directory, relative to the stream file.
-    pub mirror: Spanned<String>,
+    #[serde(default)]
+    pub mirror: Option<Spanned<String>>,
+    /// A real registry serving the references under this prefix: `HOST[:PORT][/PATH]`
+    /// (optionally `https://…`, or `http://…` for a loopback host). The prefix is replaced by
+    /// the location: `quay.io/openshift/okd:4.15` under `[registries."quay.io"]` with
+    /// `registry = "127.0.0.1:5000/mirror"` is read as `127.0.0.1:5000/mirror/openshift/okd:4.15`.
+    #[serde(default)]
+    pub registry: Option<Spanned<String>>,
 }
 
 /// `[keys.NAME]`: a signing key held by the host, never by a plugin.
@@ -73,6 +85,13 @@ pub struct KeySection {
     /// The public key: a file path or `env:VAR`.
     #[serde(default)]
     pub public_key: Option<Spanned<String>>,
+    /// The passphrase of an encrypted private key: `env:VAR`.
+    #[serde(default)]
+    pub passphrase: Option<Spanned<String>>,
+    /// When true, a private key that is not available (its `env:VAR` unset or empty, its file
+    /// missing) skips the stages granted it, with a warning, instead of failing the run.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// `[[stage]]`: one step of the pipeline.

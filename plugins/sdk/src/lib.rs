@@ -29,7 +29,9 @@
 //! # fn main() {}
 //! ```
 //!
-//! and builds it with `cargo build --release --target wasm32-wasip2`.
+//! and builds it with `cargo build --release --target wasm32-wasip2`. `compose plugin new --lang
+//! rust NAME` writes such a crate, with a sample stage and its native tests; the plugin guide
+//! (`docs/plugin-guide.md`) has the WIT reference.
 //!
 //! The helpers never reach around the host: everything a stage does to the payload goes through
 //! the `payload` resource, and the YAML helpers edit manifest *text* (one key, every other byte

@@ -30,9 +30,11 @@ pub const NO_RHEL_CONTENT: &str = "no-rhel-content";
 pub const MANIFESTS_VALID: &str = "manifests-valid";
 /// Check id: `release-metadata` is valid (kind, semver version, known edges).
 pub const RELEASE_METADATA: &str = "release-metadata";
+/// Check id: every signature attachment verified (by the host) against the stream's keys.
+pub const SIGNATURES_VERIFY: &str = "signatures-verify";
 
 /// Every check, in the order they run and report.
-pub const ALL_CHECKS: [&str; 7] = [
+pub const ALL_CHECKS: [&str; 8] = [
     IMAGES_PINNED,
     NO_DUPLICATE_TAGS,
     MANIFEST_IMAGES_KNOWN,
@@ -40,6 +42,7 @@ pub const ALL_CHECKS: [&str; 7] = [
     NO_RHEL_CONTENT,
     MANIFESTS_VALID,
     RELEASE_METADATA,
+    SIGNATURES_VERIFY,
 ];
 
 /// A severity as the stream spells it.
@@ -117,6 +120,9 @@ pub struct ChecksConfig {
     /// `release-metadata`.
     #[serde(default)]
     pub release_metadata: CheckConfig,
+    /// `signatures-verify`.
+    #[serde(default)]
+    pub signatures_verify: CheckConfig,
 }
 
 /// The stage's `config` as the stream writes it.
@@ -167,7 +173,7 @@ pub struct Config {
     pub known_releases: Option<Vec<String>>,
     /// Tags exempt from `no-rhel-content`.
     pub rhel_allow: Vec<Glob>,
-    settings: [Setting; 7],
+    settings: [Setting; 8],
 }
 
 impl Config {
@@ -201,6 +207,10 @@ impl Config {
             Setting::resolve(
                 checks.release_metadata.severity,
                 checks.release_metadata.enabled,
+            ),
+            Setting::resolve(
+                checks.signatures_verify.severity,
+                checks.signatures_verify.enabled,
             ),
         ];
         let os_enabled = checks.os_image.enabled.unwrap_or(true);
@@ -308,7 +318,8 @@ pub const CONFIG_SCHEMA: &str = r##"{
           }
         },
         "manifests-valid": { "$ref": "#/$defs/check" },
-        "release-metadata": { "$ref": "#/$defs/check" }
+        "release-metadata": { "$ref": "#/$defs/check" },
+        "signatures-verify": { "$ref": "#/$defs/check" }
       }
     }
   }

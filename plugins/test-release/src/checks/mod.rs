@@ -14,12 +14,13 @@ mod manifests;
 mod metadata;
 mod os_image;
 mod rhel;
+mod signatures;
 
 use compose_plugin_sdk::{Finding, Registry, Release, Severity, finding};
 
 use crate::config::{
     Config, IMAGES_PINNED, MANIFEST_IMAGES_KNOWN, MANIFESTS_VALID, NO_DUPLICATE_TAGS,
-    NO_RHEL_CONTENT, OS_IMAGE, RELEASE_METADATA,
+    NO_RHEL_CONTENT, OS_IMAGE, RELEASE_METADATA, SIGNATURES_VERIFY,
 };
 
 /// The findings of one check, as it collects them.
@@ -134,6 +135,9 @@ pub fn run(config: &Config, release: &impl Release, registry: &impl Registry) ->
     check(MANIFESTS_VALID, &|report| manifests::check(report, release));
     check(RELEASE_METADATA, &|report| {
         metadata::check(report, config, release)
+    });
+    check(SIGNATURES_VERIFY, &|report| {
+        signatures::check(report, release)
     });
     findings
 }
@@ -324,6 +328,7 @@ mod tests {
                  named `0000_NN_<component>_<name>`",
                 "`4.17.0-okd-scos.0` is a valid version; its 0 `previous` and 0 `next` edges are \
                  valid semver and in `known-releases`",
+                "no signatures: the release is unsigned",
             ]
         );
         // Read-only: one image-config query per image and nothing else.
@@ -351,7 +356,7 @@ mod tests {
             [("os-image", "fedora-coreos"), ("no-rhel-content", "ironic")]
         );
         // The checks that passed still say so.
-        assert_eq!(findings.iter().filter(|f| f.passed).count(), 5);
+        assert_eq!(findings.iter().filter(|f| f.passed).count(), 6);
     }
 
     #[test]

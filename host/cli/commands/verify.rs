@@ -1,0 +1,150 @@
+//! `compose verify REF --key PUB [--key PUB…] [--policy STREAM]`: checks the signatures of a
+//! release written by `compose run` (an OCI layout): the OpenPGP signatures of its signature
+//! store and the cosign-format signatures of its `sha256-<hex>.sig` manifest; with `--policy`,
+//! also runs the `test-release` stages of a stream on it.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use compose_registry::{OciLayout, Reference, read_release_image};
+use compose_signing::{PublicKey, TrustedKeys};
+
+use crate::args::{Global, VerifyArgs};
+use crate::commands::{load_stream, runtime};
+use crate::output::Output;
+
+/// Opens `text` (`DIR`, `oci:DIR` or `oci:DIR:TAG`) and finds the release manifest in it: the
+/// entry named TAG, else the only entry that is not a cosign `.sig` tag.
+fn open(text: &str) -> anyhow::Result<(OciLayout, String)> {
+    let spec = text.strip_prefix("oci:").unwrap_or(text);
+    let (dir, tag) = match spec.rsplit_once(':') {
+        Some((dir, tag)) if Path::new(dir).join("index.json").is_file() => (dir, Some(tag)),
+        _ => (spec, None),
+    };
+    let layout = OciLayout::open(Path::new(dir))
+        .with_context(|| format!("opening the OCI layout `{dir}`"))?;
+    let entries: Vec<_> = layout
+        .index()
+        .manifests
+        .iter()
+        .filter(|d| match tag {
+            Some(tag) => d.ref_name() == Some(tag),
+            None => !d.ref_name().is_some_and(|n| n.ends_with(".sig")),
+        })
+        .cloned()
+        .collect();
+    let [entry] = entries.as_slice() else {
+        bail!(
+            "the OCI layout `{dir}` holds {} matching images; name one as `oci:{dir}:TAG`",
+            entries.len()
+        );
+    };
+    Ok((layout, entry.digest.clone()))
+}
+
+/// Verifies every signature and prints one line each; fails unless all verify and there is
+/// at least one (and, with `--policy`, every release check passes).
+pub async fn execute(args: &VerifyArgs, global: &Global, output: &Output) -> anyhow::Result<()> {
+    let (layout, digest) = open(&args.release)?;
+    // Reading the release checks every blob against its digest.
+    let reference = Reference::parse(&format!("localhost/release@{digest}"))?;
+    let image = read_release_image(&layout, &reference)
+        .with_context(|| format!("reading the release in `{}`", args.release))?;
+    let mut trusted = TrustedKeys::default();
+    let mut ids = Vec::new();
+    for path in &args.key {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the public key `{}`", path.display()))?;
+        let key = PublicKey::parse(&text)
+            .with_context(|| format!("reading the public key `{}`", path.display()))?;
+        ids.extend(key.ids());
+        trusted.add(key);
+    }
+    let signatures = compose_signing::publish::read_signatures(&layout, &digest)?;
+    let checks = compose_signing::attach::check_all(&signatures, &trusted, &digest);
+    let failed = checks.iter().filter(|c| !c.verified).count();
+    if output.is_json() {
+        output.json_line(&serde_json::json!({
+            "event": "verified",
+            "digest": digest,
+            "signatures": checks,
+            "failed": failed,
+        }));
+    } else {
+        for check in &checks {
+            output.data(&format!(
+                "{} {}\n",
+                if check.verified { "ok  " } else { "FAIL" },
+                check.message
+            ));
+        }
+    }
+    let mut policy_failed = 0;
+    if let Some(policy) = &args.policy {
+        let mut stream = load_stream(policy)?;
+        stream.stages.retain(|st| {
+            matches!(&st.plugin, compose_stream::PluginRef::Builtin(name) if name == "test-release")
+        });
+        if stream.stages.is_empty() {
+            bail!(
+                "the policy `{}` has no `test-release` stage to run",
+                policy.display()
+            );
+        }
+        let runtime = runtime(global)?;
+        let plan = compose_pipeline::plan(&runtime, stream, output)
+            .with_context(|| format!("loading the checks of `{}`", policy.display()))?;
+        let mut release = image.release;
+        release.attachments = signatures.clone();
+        compose_signing::attach::replace_report(
+            &mut release.attachments,
+            &compose_signing::attach::VerificationReport {
+                digest: digest.clone(),
+                keys: ids,
+                signatures: checks.clone(),
+            },
+        );
+        let (_, failed) = compose_pipeline::check_release(&runtime, &plan, release, output)
+            .await
+            .with_context(|| format!("running the checks of `{}`", policy.display()))?;
+        policy_failed = failed;
+    }
+    if checks.is_empty() {
+        bail!(
+            "the release {digest} in `{}` has no signatures (no `signatures/{}/signature-1`, no `{}` manifest)",
+            args.release,
+            digest.replacen(':', "=", 1),
+            compose_signing::publish::cosign_tag(&digest)
+        );
+    }
+    if failed > 0 {
+        let reasons: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.verified)
+            .map(|c| c.message.as_str())
+            .collect();
+        bail!(
+            "{failed} of {} signatures of {digest} failed: {}",
+            checks.len(),
+            reasons.join("; ")
+        );
+    }
+    if policy_failed > 0 {
+        bail!(
+            "the signatures verify, but {policy_failed} release check{} of `{}` failed (see above)",
+            if policy_failed == 1 { "" } else { "s" },
+            args.policy
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    if !output.is_json() {
+        output.status(&format!(
+            "verified {} signature{} of {digest}",
+            checks.len(),
+            if checks.len() == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(())
+}

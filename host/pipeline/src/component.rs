@@ -1,0 +1,125 @@
+//! What a WebAssembly component says about itself, read from its binary without running or
+//! compiling it: the interfaces it imports and exports, the world it targets, the version of
+//! the compose WIT package it was built against.
+
+use serde::Serialize;
+use wit_parser::decoding::{DecodedWasm, decode};
+use wit_parser::{Resolve, WorldItem, WorldKey};
+
+/// The compose WIT package, without version.
+const COMPOSE_PACKAGE: &str = "okd:compose";
+
+/// A component's interface, as `compose plugin inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComponentInterface {
+    /// The world: `okd:compose/plugin@0.1.0` for a compose plugin, else the name the
+    /// component's type gives (`root` for most toolchains).
+    pub world: String,
+    /// Imported interfaces and functions (`okd:compose/log@0.1.0`, `wasi:cli/stdout@0.2.6`).
+    pub imports: Vec<String>,
+    /// Exported interfaces and functions (`okd:compose/stage@0.1.0`).
+    pub exports: Vec<String>,
+    /// The version of `okd:compose` it uses, if it uses it.
+    pub wit_version: Option<String>,
+}
+
+impl ComponentInterface {
+    /// Whether it exports the compose `stage` interface.
+    pub fn is_compose_plugin(&self) -> bool {
+        self.exports
+            .iter()
+            .any(|e| e.starts_with("okd:compose/stage"))
+    }
+}
+
+fn item_name(resolve: &Resolve, key: &WorldKey, item: &WorldItem) -> Option<String> {
+    match item {
+        WorldItem::Interface { id, .. } => Some(match key {
+            WorldKey::Name(name) => resolve.id_of(*id).unwrap_or_else(|| name.clone()),
+            WorldKey::Interface(_) => resolve.name_world_key(key),
+        }),
+        WorldItem::Function(f) => Some(f.name.clone()),
+        // Types are implied by the interfaces that use them.
+        WorldItem::Type { .. } => None,
+    }
+}
+
+/// Reads the interface of the component `bytes`; an error (as text) if they are not a
+/// component (a core module, a WIT package, junk).
+pub fn inspect_component(bytes: &[u8]) -> Result<ComponentInterface, String> {
+    // `\0asm`, then a 16-bit version and a 16-bit layer: layer 1 is a component.
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', _, _, 1, 0]) => {}
+        Some([0, b'a', b's', b'm', ..]) => {
+            return Err("a core WebAssembly module, not a component: build it for `wasm32-wasip2` or wrap it with `wasm-tools component new`".to_string());
+        }
+        _ => return Err("not a WebAssembly binary".to_string()),
+    }
+    let decoded = decode(bytes).map_err(|e| format!("not a WebAssembly component: {e:#}"))?;
+    let (resolve, world_id) = match decoded {
+        DecodedWasm::Component(resolve, world) => (resolve, world),
+        DecodedWasm::WitPackage(..) => {
+            return Err("a WIT package, not a component".to_string());
+        }
+    };
+    let world = &resolve.worlds[world_id];
+    let imports: Vec<String> = world
+        .imports
+        .iter()
+        .filter_map(|(k, i)| item_name(&resolve, k, i))
+        .collect();
+    let exports: Vec<String> = world
+        .exports
+        .iter()
+        .filter_map(|(k, i)| item_name(&resolve, k, i))
+        .collect();
+    let wit_version = imports
+        .iter()
+        .chain(&exports)
+        .filter_map(|name| name.strip_prefix(&format!("{COMPOSE_PACKAGE}/")))
+        .find_map(|rest| rest.split_once('@').map(|(_, v)| v.to_string()));
+    let is_plugin = exports
+        .iter()
+        .any(|e| e.starts_with(&format!("{COMPOSE_PACKAGE}/stage")));
+    let world_name = match (&wit_version, is_plugin) {
+        (Some(v), true) => format!("{COMPOSE_PACKAGE}/plugin@{v}"),
+        _ => world.name.clone(),
+    };
+    Ok(ComponentInterface {
+        world: world_name,
+        imports,
+        exports,
+        wit_version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_builtin_plugin_is_a_compose_plugin() {
+        let builtin = compose_builtins::all().first().expect("a builtin plugin");
+        let info = inspect_component(builtin.wasm).unwrap();
+        assert!(info.is_compose_plugin(), "{info:?}");
+        let v = info.wit_version.clone().unwrap();
+        assert_eq!(info.world, format!("okd:compose/plugin@{v}"));
+        assert!(
+            info.exports.contains(&format!("okd:compose/stage@{v}")),
+            "{info:?}"
+        );
+        assert!(
+            info.imports
+                .iter()
+                .any(|i| i.starts_with("okd:compose/release@")),
+            "{info:?}"
+        );
+    }
+
+    #[test]
+    fn junk_and_core_modules_are_refused() {
+        assert!(inspect_component(b"not wasm").is_err());
+        // An empty core module: `\0asm`, version 1.
+        assert!(inspect_component(b"\0asm\x01\0\0\0").is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! The host's part in signing a release: the stream's keys behind the `signer` import,
+//! stages skipped when an optional key is absent, what a signing stage is told about the
+//! stream, the check that signatures still name the payload after every later stage, and
+//! publishing the signatures with the release.
+
+use std::sync::Arc;
+
+use compose_payload::Release;
+use compose_runtime::StageSpec;
+use compose_signing::attach::{self, VerificationReport};
+use compose_signing::{StreamKeys, TrustedKeys};
+use compose_stream::{Stage, Stream};
+
+use crate::error::{Error, Result};
+
+/// The stream's keys, loaded once per run.
+pub(crate) struct RunKeys {
+    /// The keys.
+    pub keys: Arc<StreamKeys>,
+    /// Their public halves.
+    pub trusted: TrustedKeys,
+    /// The ids of the trusted keys, for reports.
+    pub ids: Vec<String>,
+}
+
+/// Loads the stream's keys (an error for a declared key that cannot be read or unlocked).
+pub(crate) fn load_keys(stream: &Stream) -> Result<RunKeys> {
+    let keys = StreamKeys::load(&stream.keys).map_err(|e| Error::Signing(e.to_string()))?;
+    let trusted = keys.trusted();
+    let ids = keys
+        .keys
+        .values()
+        .filter_map(|k| k.public.as_ref())
+        .flat_map(|p| p.ids())
+        .collect();
+    Ok(RunKeys {
+        keys: Arc::new(keys),
+        trusted,
+        ids,
+    })
+}
+
+/// Why a stage is skipped: it was granted an optional key that is not available.
+pub(crate) fn skip_reason(stage: &Stage, keys: &StreamKeys) -> Option<String> {
+    stage.grants.keys.iter().find_map(|k| {
+        keys.absent
+            .get(k)
+            .map(|why| format!("optional key `{k}` is absent ({why})"))
+    })
+}
+
+/// The spec a stage runs with. A stage granted keys also gets, in its config, `stream`: the
+/// stream's `name`, `release`, `to`, `signature-store` and `source-date-epoch` (when set),
+/// unless its config already has a `stream` entry: what a signing stage needs to name what it
+/// signs, reproducibly.
+pub(crate) fn stage_spec(
+    spec: &StageSpec,
+    stage: &Stage,
+    stream: &Stream,
+    source_date_epoch: Option<u64>,
+) -> StageSpec {
+    if stage.grants.keys.is_empty() {
+        return spec.clone();
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_str(&spec.config_json).unwrap_or_else(|_| serde_json::json!({}));
+    if let Some(map) = config.as_object_mut()
+        && !map.contains_key("stream")
+    {
+        let mut facts = serde_json::Map::new();
+        facts.insert("name".into(), stream.name.clone().into());
+        facts.insert("release".into(), stream.release.clone().into());
+        if let Some(to) = &stream.to {
+            facts.insert("to".into(), to.clone().into());
+        }
+        if let Some(store) = &stream.signature_store {
+            facts.insert("signature-store".into(), store.clone().into());
+        }
+        if let Some(epoch) = source_date_epoch {
+            facts.insert("source-date-epoch".into(), epoch.into());
+        }
+        map.insert("stream".into(), serde_json::Value::Object(facts));
+    }
+    let mut spec = spec.clone();
+    spec.config_json = config.to_string();
+    spec
+}
+
+/// After a stage: when the payload carries signatures, checks them against the stream's keys
+/// and the payload's current digest, and replaces the host's verification report attachment.
+/// A signature naming another digest means the stage changed a signed payload: that fails the
+/// run.
+pub(crate) fn after_stage(
+    stage: &str,
+    release: &mut Release,
+    keys: &RunKeys,
+    digest: &dyn Fn(&Release) -> Result<String>,
+) -> Result<()> {
+    if !release
+        .attachments
+        .iter()
+        .any(|a| attach::is_signature(&a.kind))
+    {
+        release
+            .attachments
+            .retain(|a| a.kind != attach::KIND_REPORT);
+        return Ok(());
+    }
+    let now = digest(release)?;
+    let checks = attach::check_all(&release.attachments, &keys.trusted, &now);
+    for a in release
+        .attachments
+        .iter()
+        .filter(|a| attach::is_signature(&a.kind))
+    {
+        if let Ok(signed) = attach::signed_digest(a)
+            && signed != now
+        {
+            return Err(Error::Signing(format!(
+                "stage `{stage}` changed the payload after it was signed: the {} signature is for {signed}, the payload is now {now}; run the signing stage last (only read-only stages such as `test-release` may follow it)",
+                a.kind
+            )));
+        }
+    }
+    attach::replace_report(
+        &mut release.attachments,
+        &VerificationReport {
+            digest: now,
+            keys: keys.ids.clone(),
+            signatures: checks,
+        },
+    );
+    Ok(())
+}
+
+/// Before publishing: every signature must verify against the stream's keys and name the
+/// digest being published.
+pub(crate) fn check_before_publish(
+    release: &Release,
+    keys: &RunKeys,
+    digest: &str,
+) -> Result<usize> {
+    let checks = attach::check_all(&release.attachments, &keys.trusted, digest);
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.verified)
+        .map(|c| c.message.as_str())
+        .collect();
+    if !failed.is_empty() {
+        return Err(Error::Signing(format!(
+            "refusing to publish signatures that do not verify against the stream's keys for {digest}: {}",
+            failed.join("; ")
+        )));
+    }
+    Ok(checks.len())
+}
+
+/// The repository path of the stream's `to` (`okd/scos-release`), for the lookaside copies.
+pub(crate) fn lookaside_repository(stream: &Stream) -> Option<String> {
+    let to = stream.to.as_deref()?;
+    compose_registry::Reference::parse(to)
+        .ok()
+        .map(|r| r.repository)
+}

@@ -1,0 +1,237 @@
+//! Publishing signatures where verifiers look, inside the output OCI layout:
+//!
+//! - OpenPGP signatures in the signature-store layout the cluster-version operator reads,
+//!   `signatures/sha256=<hex>/signature-N`, and as skopeo "lookaside" signatures,
+//!   `signatures/<repository path>@sha256=<hex>/signature-N` (serve `signatures/` over HTTP, or
+//!   point a `registries.d` `lookaside: file://…/signatures` at it);
+//! - cosign-format signatures as the OCI image manifest tagged `sha256-<hex>.sig`: one layer
+//!   of media type `application/vnd.dev.cosign.simplesigning.v1+json` per signature, holding
+//!   the simple-signing payload, with the signature in the `dev.cosignproject.cosign/signature`
+//!   annotation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use compose_payload::Attachment;
+use compose_payload::oci::{Descriptor, ImageManifest, OCI_CONFIG, OCI_MANIFEST, canonical_json};
+use compose_registry::OciLayout;
+
+use crate::attach::{CosignEnvelope, KIND_COSIGN, KIND_OPENPGP};
+use crate::error::{Error, Result};
+
+/// The directory of the output layout holding the signature store and lookaside.
+pub const SIGNATURES_DIR: &str = "signatures";
+/// Layer media type of a cosign signature.
+pub const COSIGN_LAYER: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The annotation holding a cosign signature.
+pub const COSIGN_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+/// The cosign signature tag of a digest: `sha256-<hex>.sig`.
+pub fn cosign_tag(digest: &str) -> String {
+    format!("{}.sig", digest.replacen(':', "-", 1))
+}
+
+/// `sha256=<hex>`: how the store layout names a digest.
+fn store_name(digest: &str) -> String {
+    digest.replacen(':', "=", 1)
+}
+
+/// What was published.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Published {
+    /// OpenPGP signatures written to the store.
+    pub openpgp: usize,
+    /// cosign-format signatures in the `.sig` manifest.
+    pub cosign: usize,
+    /// The store directory of this digest, relative to the layout (`signatures/sha256=…`).
+    pub store: Option<String>,
+    /// The lookaside directory, relative to the layout.
+    pub lookaside: Option<String>,
+    /// The cosign tag and the digest of its manifest.
+    pub cosign_manifest: Option<(String, String)>,
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            action: "creating",
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        action: "writing",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The files of the OpenPGP store and lookaside for `digest`, relative to the layout root.
+pub fn store_files(
+    attachments: &[Attachment],
+    digest: &str,
+    repository: Option<&str>,
+) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let signatures = attachments.iter().filter(|a| a.kind == KIND_OPENPGP);
+    for (i, a) in signatures.enumerate() {
+        let name = format!("signature-{}", i + 1);
+        files.push((
+            Path::new(SIGNATURES_DIR)
+                .join(store_name(digest))
+                .join(&name),
+            a.data.clone(),
+        ));
+        if let Some(repo) = repository {
+            files.push((
+                Path::new(SIGNATURES_DIR)
+                    .join(format!("{repo}@{}", store_name(digest)))
+                    .join(&name),
+                a.data.clone(),
+            ));
+        }
+    }
+    files
+}
+
+/// A cosign signature image: the manifest bytes and its blobs (payloads, then the config).
+pub type SignatureImage = (Vec<u8>, Vec<Vec<u8>>);
+
+/// The cosign signature image of `digest`, if there are cosign-format signatures.
+pub fn cosign_manifest(attachments: &[Attachment], digest: &str) -> Result<Option<SignatureImage>> {
+    let mut blobs = Vec::new();
+    let mut layers = Vec::new();
+    for a in attachments.iter().filter(|a| a.kind == KIND_COSIGN) {
+        let envelope = CosignEnvelope::parse(&a.data)?;
+        let payload = envelope.payload_bytes()?;
+        let mut descriptor = Descriptor::of(COSIGN_LAYER, &payload);
+        descriptor.annotations = Some(BTreeMap::from([(
+            COSIGN_ANNOTATION.to_string(),
+            envelope.signature.clone(),
+        )]));
+        layers.push(descriptor);
+        blobs.push(payload);
+    }
+    if layers.is_empty() {
+        return Ok(None);
+    }
+    // The config cosign writes: an empty image whose diff_ids are the layer digests.
+    let config = serde_json::json!({
+        "architecture": "",
+        "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "history": [{"created": "0001-01-01T00:00:00Z"}],
+        "os": "",
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>()},
+    });
+    let config = canonical_json(&config).map_err(|e| Error::Publish(e.to_string()))?;
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_string()),
+        config: Descriptor::of(OCI_CONFIG, &config),
+        layers,
+        annotations: Some(BTreeMap::from([(
+            "org.opencontainers.image.description".to_string(),
+            format!("cosign signatures of {digest}"),
+        )])),
+    };
+    blobs.push(config);
+    let manifest = canonical_json(&manifest).map_err(|e| Error::Publish(e.to_string()))?;
+    Ok(Some((manifest, blobs)))
+}
+
+/// Writes every signature attachment into `layout` (not saving `index.json`: the caller does).
+/// `repository` is the repository path for the lookaside copies (`okd/scos-release`).
+pub fn write_signatures(
+    layout: &mut OciLayout,
+    attachments: &[Attachment],
+    digest: &str,
+    repository: Option<&str>,
+) -> Result<Published> {
+    let mut published = Published::default();
+    for (rel, bytes) in store_files(attachments, digest, repository) {
+        write_file(&layout.path().join(&rel), &bytes)?;
+    }
+    published.openpgp = attachments
+        .iter()
+        .filter(|a| a.kind == KIND_OPENPGP)
+        .count();
+    if published.openpgp > 0 {
+        published.store = Some(format!("{SIGNATURES_DIR}/{}", store_name(digest)));
+        published.lookaside =
+            repository.map(|r| format!("{SIGNATURES_DIR}/{r}@{}", store_name(digest)));
+    }
+    if let Some((manifest, blobs)) = cosign_manifest(attachments, digest)? {
+        for blob in &blobs {
+            layout
+                .write_blob(blob)
+                .map_err(|e| Error::Publish(e.to_string()))?;
+        }
+        let manifest_digest = layout
+            .write_blob(&manifest)
+            .map_err(|e| Error::Publish(e.to_string()))?;
+        let tag = cosign_tag(digest);
+        layout.set_ref(Descriptor::of(OCI_MANIFEST, &manifest), &tag);
+        published.cosign = blobs.len() - 1;
+        published.cosign_manifest = Some((tag, manifest_digest));
+    }
+    Ok(published)
+}
+
+/// Reads back the signatures of `digest` from a layout written by [`write_signatures`]: the
+/// store's `signature-N` files and the layers of the `.sig` manifest, as attachments.
+pub fn read_signatures(layout: &OciLayout, digest: &str) -> Result<Vec<Attachment>> {
+    let mut out = Vec::new();
+    let dir = layout.path().join(SIGNATURES_DIR).join(store_name(digest));
+    for n in 1.. {
+        let path = dir.join(format!("signature-{n}"));
+        match std::fs::read(&path) {
+            Ok(data) => out.push(Attachment {
+                kind: KIND_OPENPGP.to_string(),
+                media_type: crate::attach::MEDIA_OPENPGP.to_string(),
+                data,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "reading",
+                    path,
+                    source,
+                });
+            }
+        }
+    }
+    if let Some(descriptor) = layout.find(&cosign_tag(digest)) {
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::Verify(format!("the cosign signature manifest: {e}"))
+        };
+        let bytes = layout.read_blob(&descriptor.digest).map_err(|e| bad(&e))?;
+        let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| bad(&e))?;
+        for layer in manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == COSIGN_LAYER)
+        {
+            let payload = layout.read_blob(&layer.digest).map_err(|e| bad(&e))?;
+            let signature = layer
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(COSIGN_ANNOTATION))
+                .cloned()
+                .unwrap_or_default();
+            let envelope = CosignEnvelope {
+                payload: base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    &payload,
+                ),
+                signature,
+            };
+            out.push(Attachment {
+                kind: KIND_COSIGN.to_string(),
+                media_type: crate::attach::MEDIA_COSIGN.to_string(),
+                data: serde_json::to_vec(&envelope).map_err(|e| bad(&e))?,
+            });
+        }
+    }
+    Ok(out)
+}

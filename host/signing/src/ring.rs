@@ -1,0 +1,165 @@
+//! The stream's keys, loaded by the host: `[keys.NAME]` with `private-key`, `public-key`,
+//! `passphrase` and `optional`.
+//!
+//! A key source is a file path (relative to the stream file) or `env:VAR`. An environment
+//! variable holds **either the key itself** (its value starts with `-----BEGIN`) **or the path
+//! of a key file** (anything else). An unset or empty variable, or a missing file, means the key
+//! is not available: an error, unless the key is `optional`, in which case the stages granted
+//! it are skipped with a warning and the release is published unsigned.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use compose_stream::{Key, KeySource};
+
+use crate::error::{Error, Result};
+use crate::keys::{PrivateKey, PublicKey};
+use crate::verify::TrustedKeys;
+
+/// One loaded `[keys.NAME]`.
+#[derive(Debug)]
+pub struct LoadedKey {
+    /// The private key, if the entry has one.
+    pub private: Option<PrivateKey>,
+    /// The public key: `public-key` if given, else the private key's public half.
+    pub public: Option<PublicKey>,
+}
+
+/// The stream's keys after loading.
+#[derive(Debug, Default)]
+pub struct StreamKeys {
+    /// Loaded keys by name.
+    pub keys: BTreeMap<String, LoadedKey>,
+    /// Optional keys whose private key is not available, with the reason.
+    pub absent: BTreeMap<String, String>,
+}
+
+/// Where a key's text came from, for messages.
+fn describe(source: &KeySource) -> String {
+    match source {
+        KeySource::File(path) => format!("file `{}`", path.display()),
+        KeySource::Env(var) => format!("`env:{var}`"),
+    }
+}
+
+/// Reads a key source; `Ok(None)` when it is not available (unset variable, missing file).
+pub fn read_source(source: &KeySource) -> Result<Option<String>> {
+    let read_file = |path: &Path| -> Result<Option<String>> {
+        match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+                Error::Key(format!(
+                    "`{}` is not text: keys are read ASCII-armored (OpenPGP) or PEM",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io {
+                action: "reading the key",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    };
+    match source {
+        KeySource::File(path) => read_file(path),
+        KeySource::Env(var) => match std::env::var(var) {
+            Ok(value) if value.trim().is_empty() => Ok(None),
+            Ok(value) if value.trim_start().starts_with("-----BEGIN") => Ok(Some(value)),
+            Ok(value) => {
+                let path = PathBuf::from(value.trim());
+                match read_file(&path)? {
+                    Some(text) => Ok(Some(text)),
+                    None => Err(Error::Key(format!(
+                        "`{var}` names `{}`, which does not exist (the variable holds a key, starting with `-----BEGIN`, or the path of a key file)",
+                        path.display()
+                    ))),
+                }
+            }
+            Err(_) => Ok(None),
+        },
+    }
+}
+
+impl StreamKeys {
+    /// Loads every key of the stream. A key that is declared but cannot be read, parsed or
+    /// unlocked is an error; an `optional` key that is not available is recorded in
+    /// [`StreamKeys::absent`].
+    pub fn load(keys: &BTreeMap<String, Key>) -> Result<StreamKeys> {
+        let mut out = StreamKeys::default();
+        for (name, key) in keys {
+            let fail = |message: String| Error::StreamKey {
+                name: name.clone(),
+                message,
+            };
+            let passphrase = match &key.passphrase_env {
+                Some(var) => match std::env::var(var) {
+                    Ok(p) => Some(p),
+                    Err(_) if key.optional => None,
+                    Err(_) => {
+                        return Err(fail(format!("its passphrase variable `{var}` is not set")));
+                    }
+                },
+                None => None,
+            };
+            let private = match &key.private_key {
+                Some(source) => match read_source(source).map_err(|e| fail(e.to_string()))? {
+                    Some(text) => Some(
+                        PrivateKey::parse(&text, passphrase.as_deref())
+                            .map_err(|e| fail(format!("{} : {e}", describe(source))))?,
+                    ),
+                    None if key.optional => {
+                        out.absent.insert(
+                            name.clone(),
+                            format!("{} is not available", describe(source)),
+                        );
+                        continue;
+                    }
+                    None => {
+                        return Err(fail(format!(
+                            "the private key ({}) is not available",
+                            describe(source)
+                        )));
+                    }
+                },
+                None => None,
+            };
+            let public = match &key.public_key {
+                Some(source) => match read_source(source).map_err(|e| fail(e.to_string()))? {
+                    Some(text) => Some(
+                        PublicKey::parse(&text)
+                            .map_err(|e| fail(format!("{}: {e}", describe(source))))?,
+                    ),
+                    None => {
+                        return Err(fail(format!(
+                            "the public key ({}) is not available",
+                            describe(source)
+                        )));
+                    }
+                },
+                None => private.as_ref().map(PrivateKey::public),
+            };
+            if let (Some(private), Some(public)) = (&private, &public)
+                && private.kind() != public.kind()
+            {
+                return Err(fail(format!(
+                    "the private key is {} but the public key is {}",
+                    private.kind(),
+                    public.kind()
+                )));
+            }
+            out.keys.insert(name.clone(), LoadedKey { private, public });
+        }
+        Ok(out)
+    }
+
+    /// Every public key of the stream: what signatures are verified against.
+    pub fn trusted(&self) -> TrustedKeys {
+        let mut trusted = TrustedKeys::default();
+        for key in self.keys.values() {
+            if let Some(public) = &key.public {
+                trusted.add(public.clone());
+            }
+        }
+        trusted
+    }
+}
