@@ -6,9 +6,8 @@
 //! same [`Release`] therefore always gives the same layer digest.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 
-use flate2::Compression;
 use flate2::read::GzDecoder;
 use tar::{Builder, EntryType, Header};
 
@@ -25,10 +24,6 @@ pub const RELEASE_DIR: &str = "release-manifests";
 pub const IMAGE_REFERENCES: &str = "image-references";
 /// The release-metadata file name.
 pub const RELEASE_METADATA: &str = "release-metadata";
-
-/// gzip level 6, zlib's default and what Go's `gzip.NewWriter` uses: a fixed level is part of
-/// what makes the digest reproducible.
-const GZIP_LEVEL: u32 = 6;
 
 /// The most file bytes [`read_release_layer`] holds in memory. Real release layers are under
 /// 50 MiB unpacked; the limit stops a gzip bomb from exhausting memory.
@@ -81,16 +76,7 @@ pub fn build_release_layer(release: &Release) -> Result<LayerBlob> {
         source,
     })?;
 
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::new(GZIP_LEVEL));
-    let gzip = gz
-        .write_all(&tar)
-        .and_then(|()| gz.finish())
-        .map_err(|source| Error::LayerWrite {
-            path: RELEASE_DIR.to_string(),
-            source,
-        })?;
+    let gzip = crate::gzip::compress(&tar);
     Ok(LayerBlob {
         digest: sha256_digest(&gzip),
         diff_id: sha256_digest(&tar),
@@ -183,6 +169,8 @@ pub(crate) mod tests_support {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
     use crate::release::{Image, ReleaseMetadata};
 
@@ -287,7 +275,7 @@ mod tests {
             h.set_cksum();
             tar.append(&h, *data).unwrap();
         }
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), Compression::fast());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&tar.into_inner().unwrap()).unwrap();
         gz.finish().unwrap()
     }

@@ -34,6 +34,7 @@
 pub mod diff;
 pub mod error;
 mod gojson;
+pub mod gzip;
 pub mod image;
 pub mod image_references;
 pub mod layer;

@@ -2,7 +2,6 @@
 //! an OCI layout.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use compose_payload::oci::{
     Descriptor, ImageManifest, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, canonical_json,
@@ -10,7 +9,6 @@ use compose_payload::oci::{
 };
 use compose_payload::timestamp::parse_rfc3339_utc;
 use compose_registry::OciLayout;
-use flate2::Compression;
 use serde_json::{Value, json};
 use tar::{EntryType, Header};
 
@@ -109,11 +107,7 @@ fn gzip_tar(image: &str, entries: &[Entry], mtime: u64) -> Result<(Vec<u8>, Stri
             .map_err(err)?;
     }
     let tar = tar.into_inner().map_err(err)?;
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::new(6));
-    gz.write_all(&tar).map_err(err)?;
-    let gzip = gz.finish().map_err(err)?;
+    let gzip = compose_payload::gzip::compress(&tar);
     Ok((gzip, sha256_digest(&tar)))
 }
 
