@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use compose_payload::Release;
-use compose_runtime::{HostServices, Runtime, Severity};
+use compose_runtime::{HostServices, Runtime};
 
 use crate::error::Result;
-use crate::events::{Event, Observer, millis};
+use crate::events::{Event, Observer};
 use crate::plan::Plan;
-use crate::run::StageReport;
+use crate::run::{StageReport, finish_stage};
 use crate::sources::{RegistryView, mirrors};
 
 /// Runs every stage of `plan` on `release` (in order, each on the previous stage's result) and
@@ -49,25 +49,15 @@ pub async fn check_release(
             .run_stage(&planned.plugin, &planned.spec, release, &services)
             .await?;
         release = outcome.release;
-        observer.event(&Event::StageFinished {
-            stage: planned.stage.name.clone(),
-            instantiate_millis: millis(outcome.instantiate),
-            run_millis: millis(outcome.run),
-            findings: outcome.findings.clone(),
-        });
-        failed += outcome
-            .findings
-            .iter()
-            .filter(|f| !f.passed && f.severity == Severity::Error)
-            .count();
-        reports.push(StageReport {
-            stage: planned.stage.name.clone(),
-            plugin: planned.plugin.label().to_string(),
-            digest: planned.plugin.digest().to_string(),
-            instantiate_millis: millis(outcome.instantiate),
-            run_millis: millis(outcome.run),
-            findings: outcome.findings,
-        });
+        let (report, stage_failed) = finish_stage(
+            planned,
+            outcome.instantiate,
+            outcome.run,
+            outcome.findings,
+            observer,
+        );
+        failed += stage_failed;
+        reports.push(report);
     }
     Ok((reports, failed))
 }

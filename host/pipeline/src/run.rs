@@ -15,7 +15,7 @@ use compose_stream::Stream;
 
 use crate::error::{Error, Result};
 use crate::events::{Event, Observer, millis};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlannedStage};
 use crate::report::{self, Report};
 use crate::signing;
 use crate::sources::{RegistryView, mirrors, parse_reference};
@@ -147,25 +147,14 @@ pub async fn run(
             .await?;
         release = outcome.release;
         signing::after_stage(&planned.stage.name, &mut release, &keys, &current_digest)?;
-        observer.event(&Event::StageFinished {
-            stage: planned.stage.name.clone(),
-            instantiate_millis: millis(outcome.instantiate),
-            run_millis: millis(outcome.run),
-            findings: outcome.findings.clone(),
-        });
-        let failed = outcome
-            .findings
-            .iter()
-            .filter(|f| !f.passed && f.severity == Severity::Error)
-            .count();
-        reports.push(StageReport {
-            stage: planned.stage.name.clone(),
-            plugin: planned.plugin.label().to_string(),
-            digest: planned.plugin.digest().to_string(),
-            instantiate_millis: millis(outcome.instantiate),
-            run_millis: millis(outcome.run),
-            findings: outcome.findings,
-        });
+        let (report, failed) = finish_stage(
+            planned,
+            outcome.instantiate,
+            outcome.run,
+            outcome.findings,
+            observer,
+        );
+        reports.push(report);
         if failed > 0 {
             let dir = report::failed_report_dir(&options.out);
             let written = Report::new(&stream.name, &stream.release, None, &reports);
@@ -360,4 +349,34 @@ fn check_invariants(stream: &Stream, release: &Release) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Reports a stage that ran: emits `stage-finished` and returns the stage's report with the
+/// number of its findings that failed with severity `error`.
+pub(crate) fn finish_stage(
+    planned: &PlannedStage,
+    instantiate: std::time::Duration,
+    run: std::time::Duration,
+    findings: Vec<Finding>,
+    observer: &dyn Observer,
+) -> (StageReport, usize) {
+    observer.event(&Event::StageFinished {
+        stage: planned.stage.name.clone(),
+        instantiate_millis: millis(instantiate),
+        run_millis: millis(run),
+        findings: findings.clone(),
+    });
+    let failed = findings
+        .iter()
+        .filter(|f| !f.passed && f.severity == Severity::Error)
+        .count();
+    let report = StageReport {
+        stage: planned.stage.name.clone(),
+        plugin: planned.plugin.label().to_string(),
+        digest: planned.plugin.digest().to_string(),
+        instantiate_millis: millis(instantiate),
+        run_millis: millis(run),
+        findings,
+    };
+    (report, failed)
 }
