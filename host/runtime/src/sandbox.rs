@@ -174,6 +174,7 @@ fn judge(interface: &str, grants: &Grants) -> (bool, String) {
         "wasi:cli" if base == "wasi:cli/environment" => {
             (true, "empty environment and arguments".into())
         }
+        "wasi:cli" if base == "wasi:cli/exit" => (true, "always".into()),
         "wasi:cli" => (true, "stdio captured to the log".into()),
         "wasi:io" | "wasi:clocks" | "wasi:random" => (true, "always".into()),
         "wasi:sockets" => (true, "linked with every network operation denied".into()),
