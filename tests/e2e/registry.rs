@@ -28,10 +28,10 @@ const HTPASSWD: &str = "bot:$2b$04$XtdKPZVxm.LiVmLtBIsDyuhFAGfXZnkyApv.ov.XWaNWO
 // The registry harness.
 
 /// A `docker-registry serve` process on 127.0.0.1, killed on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Arc<Mutex<Child>>,
     /// `127.0.0.1:PORT`.
-    addr: String,
+    pub(crate) addr: String,
     /// The storage root (kept when the registry is stopped, to restart on it).
     storage: PathBuf,
     _dir: tempfile::TempDir,
@@ -79,7 +79,7 @@ fn answers(addr: &str) -> bool {
 
 impl Registry {
     /// A registry on a fresh, empty storage.
-    fn start() -> Registry {
+    pub(crate) fn start() -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).unwrap();
