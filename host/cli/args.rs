@@ -242,6 +242,28 @@ pub struct RunArgs {
     /// least one signature is published.
     #[arg(long)]
     pub require_signed: bool,
+    /// Run stage at a time, carrying the run in this state directory (an OCI layout of the
+    /// release as it stands plus `journal.json`): each process runs the selected stages and
+    /// saves the state; the one that runs the last stage publishes to `--out`. Separate
+    /// processes (or machines sharing the directory) get the release one `compose run` would.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// With `--state`: run only this stage (it must be the next one the state has not run; a
+    /// stage that already ran with the same plugin and config is not run again).
+    #[arg(long, value_name = "STAGE", requires = "state", conflicts_with_all = ["from", "until"])]
+    pub only: Option<String>,
+    /// With `--state`: start at this stage (default: the first one the state has not run).
+    #[arg(long, value_name = "STAGE", requires = "state")]
+    pub from: Option<String>,
+    /// With `--state`: stop after this stage (default: the last one).
+    #[arg(long, value_name = "STAGE", requires = "state")]
+    pub until: Option<String>,
+    /// Write a result to a file, as Tekton task results: `release-digest` (the release
+    /// digest after this process's stages), `findings` (how many findings its stages
+    /// reported), `failed-findings` (how many of them failed with severity error). Repeat for
+    /// several, e.g. `--result release-digest=/tekton/results/release-digest`.
+    #[arg(long = "result", value_name = "NAME=PATH")]
+    pub results: Vec<String>,
 }
 
 /// `compose info`.

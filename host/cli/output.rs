@@ -133,6 +133,35 @@ impl Observer for Output {
             } => self.status(&format!(
                 "base    {name} ({images} images, {manifests} manifests) from {reference}"
             )),
+            Event::StateLoaded {
+                dir,
+                digest,
+                stages,
+            } => self.status(&format!(
+                "state   {dir}: {} stage{} ran ({}), release {digest}",
+                stages.len(),
+                if stages.len() == 1 { "" } else { "s" },
+                if stages.is_empty() {
+                    "none".to_string()
+                } else {
+                    stages.join(", ")
+                }
+            )),
+            Event::StageAlreadyRan { stage } => self.status(&format!(
+                "stage   {stage}: already ran in the state (same plugin and config), not run again"
+            )),
+            Event::StateSaved {
+                dir,
+                digest,
+                pending,
+            } => self.status(&format!(
+                "state   saved {dir}: release {digest}; {}",
+                if pending.is_empty() {
+                    "every stage ran".to_string()
+                } else {
+                    format!("still to run: {}", pending.join(", "))
+                }
+            )),
             Event::StageStarted {
                 stage,
                 plugin,

@@ -12,4 +12,5 @@ mod registry;
 mod sandbox;
 mod scos;
 mod signing;
+mod staged;
 mod support;

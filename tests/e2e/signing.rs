@@ -14,7 +14,7 @@ const RELEASE: &str = "4.17.0-okd-scos.0";
 const TO: &str = "quay.io/okd/scos-release:4.17.0-okd-scos.0";
 
 /// Runs `compose ARGS` with extra environment variables.
-fn compose_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn compose_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_compose"));
     command
         .args(args)
@@ -33,12 +33,12 @@ fn compose_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// Key pairs made once per test binary with `compose keys generate` (RSA generation takes a
 /// moment): `release` (OpenPGP + cosign, passphrase-protected) and `other` (OpenPGP + cosign).
-struct Keys {
+pub(crate) struct Keys {
     _dir: tempfile::TempDir,
     path: PathBuf,
 }
 
-fn keys() -> &'static Keys {
+pub(crate) fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
         let s = Scratch::new();
@@ -72,7 +72,7 @@ impl Keys {
     fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
-    fn str(&self, name: &str) -> String {
+    pub(crate) fn str(&self, name: &str) -> String {
         self.file(name).to_str().unwrap().to_string()
     }
 }

@@ -43,6 +43,20 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
     } else {
         None
     };
+    let results = parse_results(&args.results)?;
+    let state = args
+        .state
+        .as_ref()
+        .map(|dir| compose_pipeline::StateOptions {
+            dir: dir.clone(),
+            selection: match &args.only {
+                Some(stage) => compose_pipeline::Selection::only(stage),
+                None => compose_pipeline::Selection {
+                    from: args.from.clone(),
+                    until: args.until.clone(),
+                },
+            },
+        });
     let registries = registries(global)?;
     let source = stream_source(&stream, &registries)?;
     let fetcher = plugin_fetcher(global, source.clone());
@@ -66,10 +80,48 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
         source_date_epoch,
         registries: Some(registries.clone()),
         require_signed: args.require_signed,
+        state,
     };
-    let outcome = compose_pipeline::run(&runtime, &plan, &options, output)
-        .await
-        .with_context(|| format!("running stream `{name}`; nothing was written"))?;
+    let outcome = match compose_pipeline::run(&runtime, &plan, &options, output).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            if let compose_pipeline::Error::ChecksFailed { count, .. } = &e {
+                write_results(&results, None, &[("failed-findings", count.to_string())])?;
+            }
+            let what = if args.state.is_some() {
+                "the state and the output were left as they were"
+            } else {
+                "nothing was written"
+            };
+            return Err(anyhow::Error::new(e).context(format!("running stream `{name}`; {what}")));
+        }
+    };
+    let findings: usize = outcome.stages.iter().map(|s| s.findings.len()).sum();
+    let failed: usize = outcome
+        .stages
+        .iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| !f.passed && f.severity == compose_runtime::Severity::Error)
+        .count();
+    write_results(
+        &results,
+        Some(&outcome.digest),
+        &[
+            ("findings", findings.to_string()),
+            ("failed-findings", failed.to_string()),
+        ],
+    )?;
+    if target.is_some() && !outcome.published {
+        anyhow::bail!(
+            "`--push`: the release is not complete, stages still to run: {}; the state `{}` was saved",
+            outcome.pending.join(", "),
+            outcome
+                .state
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
     let pushed = match &target {
         Some(target) => Some(push(&registries, &outcome, target).await?),
         None => None,
@@ -96,11 +148,15 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
                 output.status(&format!("pushed  {} {}", a.reference, a.digest));
             }
         }
+        let location = match (&outcome.state, outcome.published) {
+            (Some(state), false) => state,
+            _ => &outcome.out,
+        };
         output.data(&format!(
             "{} {} {}\n",
             outcome.digest,
             outcome.release,
-            outcome.out.display()
+            location.display()
         ));
         output.status(&format!("done in {:.0} ms", outcome.total_millis));
     }
@@ -154,4 +210,49 @@ async fn push(
         pushed.push(report);
     }
     Ok((report, pushed, started.elapsed().as_secs_f64() * 1000.0))
+}
+
+/// The result names `--result` takes.
+const RESULT_NAMES: [&str; 3] = ["release-digest", "findings", "failed-findings"];
+
+/// Parses `--result NAME=PATH` arguments.
+fn parse_results(args: &[String]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    args.iter()
+        .map(|arg| {
+            let (name, path) = arg
+                .split_once('=')
+                .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+                .with_context(|| format!("`--result {arg}`: expected NAME=PATH"))?;
+            if !RESULT_NAMES.contains(&name) {
+                anyhow::bail!(
+                    "`--result {arg}`: unknown result `{name}` (known: {})",
+                    RESULT_NAMES.join(", ")
+                );
+            }
+            Ok((name.to_string(), PathBuf::from(path)))
+        })
+        .collect()
+}
+
+/// Writes the requested results: `release-digest` (when known) and the `values` given. Each is
+/// a few bytes, far under Tekton's 4 KiB result limit.
+fn write_results(
+    results: &[(String, PathBuf)],
+    digest: Option<&str>,
+    values: &[(&str, String)],
+) -> anyhow::Result<()> {
+    for (name, path) in results {
+        let value = match name.as_str() {
+            "release-digest" => digest.map(str::to_string),
+            other => values
+                .iter()
+                .find(|(n, _)| *n == other)
+                .map(|(_, v)| v.clone()),
+        };
+        if let Some(value) = value {
+            std::fs::write(path, value.as_bytes())
+                .with_context(|| format!("writing the result `{name}` to `{}`", path.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -63,6 +63,10 @@ pub enum Error {
     /// A lock file is missing, unreadable, or the stream drifted from it.
     #[error("{0}")]
     Lock(String),
+    /// A state directory (`--state`) is unreadable, belongs to another run, or the stages
+    /// asked for cannot run against it.
+    #[error("{0}")]
+    State(String),
     /// A host file operation failed (cache, output).
     #[error("{context} `{}`", path.display())]
     Io {

@@ -53,6 +53,30 @@ pub enum Event {
         /// Number of manifests.
         manifests: usize,
     },
+    /// A state directory was read: the run goes on from the stages it records.
+    StateLoaded {
+        /// The state directory.
+        dir: String,
+        /// The digest of the release as it stands in the state.
+        digest: String,
+        /// The stages that already ran (or were skipped) in it.
+        stages: Vec<String>,
+    },
+    /// A selected stage already ran in the state with the same plugin and config: not run
+    /// again.
+    StageAlreadyRan {
+        /// The stage.
+        stage: String,
+    },
+    /// The state directory was saved after this process's stages.
+    StateSaved {
+        /// The state directory.
+        dir: String,
+        /// The digest of the release as it now stands.
+        digest: String,
+        /// The stages still to run, in order (empty: the release was published).
+        pending: Vec<String>,
+    },
     /// A stage started.
     StageStarted {
         /// The stage.

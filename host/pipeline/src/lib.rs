@@ -18,6 +18,7 @@ pub mod report;
 pub mod run;
 mod signing;
 pub mod sources;
+pub mod state;
 
 pub use check::check_release;
 pub use error::{Error, Result};
@@ -26,3 +27,4 @@ pub use fetch::{FetchedPlugin, PluginFetcher};
 pub use lock::{Lock, lock_path};
 pub use plan::{Plan, PlannedStage, plan, plan_with};
 pub use run::{RunOptions, RunOutcome, StageReport, run};
+pub use state::{Selection, StateOptions};

@@ -1,11 +1,13 @@
 //! Running a plan: load the base release, run every stage in its sandbox, check the result,
 //! build the release image and publish it. Nothing is written unless every stage passed.
 
+use std::collections::BTreeSet;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use compose_payload::release::BASE_TAG;
 use compose_payload::{Release, build_release_image};
@@ -19,6 +21,7 @@ use crate::plan::{Plan, PlannedStage};
 use crate::report::{self, Report};
 use crate::signing;
 use crate::sources::{RegistryView, mirrors, parse_reference};
+use crate::state::{JOURNAL, Journal, JournalStage, StageIdentity, StateOptions};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -32,10 +35,13 @@ pub struct RunOptions {
     pub registries: Option<Arc<compose_registry::RemoteRegistries>>,
     /// Fail unless the release is signed (every declared key available, a signature made).
     pub require_signed: bool,
+    /// Stage at a time: carry the run in a state directory and run only the selected stages
+    /// (see [`crate::state`]). `None`: run every stage in this process.
+    pub state: Option<StateOptions>,
 }
 
 /// What one stage did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageReport {
     /// The stage.
     pub stage: String,
@@ -58,11 +64,20 @@ pub struct RunOutcome {
     pub stream: String,
     /// The release name.
     pub release: String,
-    /// The release image's manifest digest.
+    /// The release image's manifest digest (with a state: of the release as it stands after
+    /// this process's stages; once every stage ran, the published digest).
     pub digest: String,
     /// The output directory.
     pub out: PathBuf,
-    /// Per-stage reports.
+    /// Whether the release was published to `out` (false: stages are still to run).
+    pub published: bool,
+    /// The state directory, for a stage-at-a-time run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<PathBuf>,
+    /// The stages still to run (stage-at-a-time runs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
+    /// Reports of the stages this process ran.
     pub stages: Vec<StageReport>,
     /// Wall time of the whole run, milliseconds.
     pub total_millis: f64,
@@ -70,7 +85,8 @@ pub struct RunOutcome {
     pub signatures: compose_signing::publish::Published,
 }
 
-/// Runs a plan and publishes the release into `options.out`.
+/// Runs a plan (or, with [`RunOptions::state`], the selected stages of it) and publishes the
+/// release into `options.out` once every stage ran.
 pub async fn run(
     runtime: &Runtime,
     plan: &Plan,
@@ -80,7 +96,55 @@ pub async fn run(
     let started = Instant::now();
     plan.check_grants()?;
     let stream = &plan.stream;
-    let keys = signing::load_keys(stream)?;
+    let loaded = match &options.state {
+        Some(state) => {
+            let loaded = crate::state::load(&state.dir)?;
+            if let Some(loaded) = &loaded {
+                loaded.journal.check_matches(plan, &state.dir)?;
+                observer.event(&Event::StateLoaded {
+                    dir: state.dir.display().to_string(),
+                    digest: loaded.digest.clone(),
+                    stages: loaded
+                        .journal
+                        .stages
+                        .iter()
+                        .map(|s| s.stage.clone())
+                        .collect(),
+                });
+            }
+            loaded
+        }
+        None => None,
+    };
+    let done = loaded.as_ref().map_or(0, |l| l.journal.stages.len());
+    let selected = select(plan, options.state.as_ref(), done)?;
+    for planned in &plan.stages[selected.already_ran.clone()] {
+        observer.event(&Event::StageAlreadyRan {
+            stage: planned.stage.name.clone(),
+        });
+    }
+    let source_date_epoch = match (&loaded, options.source_date_epoch) {
+        (Some(l), Some(now)) if l.journal.source_date_epoch != Some(now) => {
+            return Err(Error::State(format!(
+                "`SOURCE_DATE_EPOCH` is {now} but the state's run started with {}: every process of one run must use the same",
+                l.journal
+                    .source_date_epoch
+                    .map_or_else(|| "none".to_string(), |e| e.to_string())
+            )));
+        }
+        (Some(l), _) => l.journal.source_date_epoch,
+        (None, epoch) => epoch,
+    };
+    let to_run = &plan.stages[selected.run.clone()];
+    let granted: BTreeSet<String> = to_run
+        .iter()
+        .flat_map(|p| p.stage.grants.keys.iter().cloned())
+        .collect();
+    let recorded = loaded
+        .as_ref()
+        .map(|l| l.journal.public_keys.clone())
+        .unwrap_or_default();
+    let keys = signing::load_keys(stream, options.state.as_ref().map(|_| &granted), &recorded)?;
     if options.require_signed && !keys.keys.absent.is_empty() {
         return Err(Error::Signing(format!(
             "`--require-signed`: the release would not be signed: {}",
@@ -96,46 +160,62 @@ pub async fn run(
         Some(registries) => crate::sources::mirrors_with(stream, registries)?,
         None => mirrors(stream)?,
     });
-    let from = parse_reference(&stream.from, "base release")?;
-    let base = read_release_image(mirrors.as_ref(), &from).map_err(|source| Error::Registry {
-        context: format!("reading the base release `{}`", stream.from),
-        source: Box::new(source),
-    })?;
-    observer.event(&Event::BaseLoaded {
-        reference: stream.from.clone(),
-        digest: base.digest.clone(),
-        name: base.release.name.clone(),
-        images: base.release.images.len(),
-        manifests: base.release.manifests.len(),
-    });
-    let mut release = prepare(stream, &base, options.source_date_epoch);
+    let (mut release, mut journal) = match loaded {
+        Some(loaded) => (loaded.release, loaded.journal),
+        None => {
+            let from = parse_reference(&stream.from, "base release")?;
+            let base =
+                read_release_image(mirrors.as_ref(), &from).map_err(|source| Error::Registry {
+                    context: format!("reading the base release `{}`", stream.from),
+                    source: Box::new(source),
+                })?;
+            observer.event(&Event::BaseLoaded {
+                reference: stream.from.clone(),
+                digest: base.digest.clone(),
+                name: base.release.name.clone(),
+                images: base.release.images.len(),
+                manifests: base.release.manifests.len(),
+            });
+            let journal = Journal::new(stream, &base.digest, source_date_epoch);
+            (prepare(stream, &base, source_date_epoch), journal)
+        }
+    };
 
     let services = HostServices {
         registry: Arc::new(RegistryView::new(mirrors.clone())),
         signer: Arc::new(compose_signing::StreamSigner::new(
             keys.keys.clone(),
-            options.source_date_epoch,
+            source_date_epoch,
         )),
         digest: digest_fn(mirrors.clone()),
     };
     let current_digest = |release: &Release| build(mirrors.as_ref(), release).map(|(d, _, _)| d);
     let total = plan.stages.len();
-    let mut reports = Vec::with_capacity(total);
-    for (i, planned) in plan.stages.iter().enumerate() {
+    let mut reports = Vec::with_capacity(to_run.len());
+    for (i, planned) in plan.stages.iter().enumerate().skip(selected.run.start) {
+        if i >= selected.run.end {
+            break;
+        }
+        let identity = StageIdentity::of(planned);
+        let mut entry = JournalStage {
+            stage: identity.stage,
+            plugin_digest: identity.plugin_digest,
+            config_digest: identity.config_digest,
+            skipped: None,
+            report: None,
+            release_digest: None,
+        };
         if let Some(reason) = signing::skip_reason(&planned.stage, &keys.keys) {
             tracing::warn!(stage = planned.stage.name, "stage skipped: {reason}");
             observer.event(&Event::StageSkipped {
                 stage: planned.stage.name.clone(),
-                reason,
+                reason: reason.clone(),
             });
+            entry.skipped = Some(reason);
+            journal.stages.push(entry);
             continue;
         }
-        let spec = signing::stage_spec(
-            &planned.spec,
-            &planned.stage,
-            stream,
-            options.source_date_epoch,
-        );
+        let spec = signing::stage_spec(&planned.spec, &planned.stage, stream, source_date_epoch);
         observer.event(&Event::StageStarted {
             stage: planned.stage.name.clone(),
             plugin: planned.plugin.label().to_string(),
@@ -154,10 +234,13 @@ pub async fn run(
             outcome.findings,
             observer,
         );
-        reports.push(report);
+        reports.push(report.clone());
+        entry.report = Some(report);
+        journal.stages.push(entry);
         if failed > 0 {
             let dir = report::failed_report_dir(&options.out);
-            let written = Report::new(&stream.name, &stream.release, None, &reports);
+            let all = journal.reports();
+            let written = Report::new(&stream.name, &stream.release, None, &all);
             let report = match report::write_files(&dir, &written) {
                 Ok(()) => Some(dir),
                 Err(e) => {
@@ -172,15 +255,173 @@ pub async fn run(
             });
         }
     }
+    journal.set_attachments(&release.attachments);
+    journal.public_keys.extend(keys.public_texts()?);
+    let pending: Vec<String> = plan.stages[journal.stages.len()..]
+        .iter()
+        .map(|p| p.stage.name.clone())
+        .collect();
 
-    check_invariants(stream, &release)?;
-    let (digest, built, base_ref) = build(mirrors.as_ref(), &release)?;
+    if pending.is_empty() {
+        check_invariants(stream, &release)?;
+    }
+    let built = build(mirrors.as_ref(), &release)?;
+    if let Some(state) = &options.state {
+        if !selected.run.is_empty()
+            && let Some(last) = journal.stages.last_mut()
+        {
+            last.release_digest = Some(built.0.clone());
+        }
+        save_state(&state.dir, &release, &journal, &built, mirrors.as_ref())?;
+        observer.event(&Event::StateSaved {
+            dir: state.dir.display().to_string(),
+            digest: built.0.clone(),
+            pending: pending.clone(),
+        });
+        if !pending.is_empty() {
+            return Ok(RunOutcome {
+                stream: stream.name.clone(),
+                release: release.name,
+                digest: built.0,
+                out: options.out.clone(),
+                published: false,
+                state: Some(state.dir.clone()),
+                pending,
+                stages: reports,
+                total_millis: millis(started.elapsed()),
+                signatures: Default::default(),
+            });
+        }
+    }
+    let published = publish(
+        stream, &release, &journal, &keys, built, &mirrors, options, observer,
+    )?;
+    Ok(RunOutcome {
+        stream: stream.name.clone(),
+        release: release.name,
+        digest: published.1,
+        out: options.out.clone(),
+        published: true,
+        state: options.state.as_ref().map(|s| s.dir.clone()),
+        pending,
+        stages: reports,
+        total_millis: millis(started.elapsed()),
+        signatures: published.0,
+    })
+}
+
+/// The stages one process runs: `run` are run now; `already_ran` were selected but the state
+/// records them (with the same plugin and config), so they are not run again.
+struct Selected {
+    run: Range<usize>,
+    already_ran: Range<usize>,
+}
+
+/// Which stages to run, given the selection and how many stages the state records (`done`).
+fn select(plan: &Plan, state: Option<&StateOptions>, done: usize) -> Result<Selected> {
+    let total = plan.stages.len();
+    let Some(state) = state else {
+        return Ok(Selected {
+            run: 0..total,
+            already_ran: 0..0,
+        });
+    };
+    let names: Vec<&str> = plan.stages.iter().map(|p| p.stage.name.as_str()).collect();
+    let index = |name: &str| {
+        names.iter().position(|n| *n == name).ok_or_else(|| {
+            Error::State(format!(
+                "the stream `{}` has no stage `{name}` (its stages: {})",
+                plan.stream.name,
+                names.join(", ")
+            ))
+        })
+    };
+    let first = state.selection.from.as_deref().map(index).transpose()?;
+    let last = state.selection.until.as_deref().map(index).transpose()?;
+    let end = last.map_or(total, |l| l + 1);
+    let first = first.unwrap_or(done.min(end));
+    if first >= end && state.selection.from.is_some() {
+        return Err(Error::State(format!(
+            "`--from {}` comes after `--until {}`",
+            names[first],
+            state.selection.until.as_deref().unwrap_or_default()
+        )));
+    }
+    if first > done {
+        return Err(Error::State(format!(
+            "stage `{}` cannot run yet: stage `{}` has not run in the state `{}` (run it first, or start with `--from {}`)",
+            names[first],
+            names[done],
+            state.dir.display(),
+            names[done]
+        )));
+    }
+    let start = done.max(first).min(end);
+    Ok(Selected {
+        run: start..end,
+        already_ran: first..start,
+    })
+}
+
+/// Writes the state directory: the release image as it stands and the journal, replacing the
+/// old state all or nothing.
+fn save_state(
+    dir: &std::path::Path,
+    release: &Release,
+    journal: &Journal,
+    built: &(
+        String,
+        compose_payload::BuiltImage,
+        compose_registry::Reference,
+    ),
+    mirrors: &Mirrors,
+) -> Result<()> {
+    let journal_bytes = journal.to_json()?;
+    compose_registry::write_release_layout(
+        dir,
+        &release.name,
+        &built.1,
+        mirrors,
+        &built.2,
+        &[(JOURNAL, journal_bytes)],
+    )
+    .map_err(|source| Error::Registry {
+        context: format!("saving the state `{}`", dir.display()),
+        source: Box::new(source),
+    })
+}
+
+/// Checks the release and writes it, its signatures and its reports to `options.out`.
+/// Returns what was published and the release digest.
+#[allow(clippy::too_many_arguments)]
+fn publish(
+    stream: &Stream,
+    release: &Release,
+    journal: &Journal,
+    keys: &signing::RunKeys,
+    built: (
+        String,
+        compose_payload::BuiltImage,
+        compose_registry::Reference,
+    ),
+    mirrors: &Mirrors,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<(compose_signing::publish::Published, String)> {
+    let (digest, built, base_ref) = built;
     // The digest signed must be the digest published.
-    let signed = signing::check_before_publish(&release, &keys, &digest)?;
+    let signed = signing::check_before_publish(release, keys, &digest)?;
     if signed == 0 {
-        let reason = if keys.keys.absent.is_empty() {
-            "no stage signed it (add a `sign` stage granted a key)".to_string()
-        } else {
+        let skipped: Vec<String> = journal
+            .stages
+            .iter()
+            .filter_map(|s| {
+                s.skipped
+                    .as_ref()
+                    .map(|why| format!("stage `{}` was skipped: {why}", s.stage))
+            })
+            .collect();
+        let reason = if !keys.keys.absent.is_empty() {
             format!(
                 "optional key{} {} not available",
                 if keys.keys.absent.len() == 1 { "" } else { "s" },
@@ -191,6 +432,10 @@ pub async fn run(
                     .collect::<Vec<_>>()
                     .join(", ")
             )
+        } else if !skipped.is_empty() {
+            skipped.join("; ")
+        } else {
+            "no stage signed it (add a `sign` stage granted a key)".to_string()
         };
         if options.require_signed {
             return Err(Error::Signing(format!(
@@ -199,6 +444,7 @@ pub async fn run(
         }
         observer.event(&Event::Unsigned { reason });
     }
+    let reports = journal.reports();
     let files = Report::new(&stream.name, &release.name, Some(&digest), &reports).files();
     let lookaside = signing::lookaside_repository(stream);
     let mut published = compose_signing::publish::Published::default();
@@ -206,7 +452,7 @@ pub async fn run(
         &options.out,
         &release.name,
         &built,
-        mirrors.as_ref(),
+        mirrors,
         &base_ref,
         &files,
         |layout| {
@@ -242,15 +488,7 @@ pub async fn run(
         digest: digest.clone(),
         location: options.out.display().to_string(),
     });
-    Ok(RunOutcome {
-        stream: stream.name.clone(),
-        release: release.name,
-        digest,
-        out: options.out.clone(),
-        stages: reports,
-        total_millis: millis(started.elapsed()),
-        signatures: published,
-    })
+    Ok((published, digest))
 }
 
 /// The working payload: the base release renamed to the stream's release, with the stream's

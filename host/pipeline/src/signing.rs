@@ -3,11 +3,13 @@
 //! stream, the check that signatures still name the payload after every later stage, and
 //! publishing the signatures with the release.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use compose_payload::Release;
 use compose_runtime::StageSpec;
 use compose_signing::attach::{self, VerificationReport};
+use compose_signing::keys::PublicKey;
 use compose_signing::{StreamKeys, TrustedKeys};
 use compose_stream::{Stage, Stream};
 
@@ -17,22 +19,67 @@ use crate::error::{Error, Result};
 pub(crate) struct RunKeys {
     /// The keys.
     pub keys: Arc<StreamKeys>,
-    /// Their public halves.
+    /// Their public halves, and the public keys a state recorded.
     pub trusted: TrustedKeys,
     /// The ids of the trusted keys, for reports.
     pub ids: Vec<String>,
 }
 
+impl RunKeys {
+    /// The public keys this process loaded, by key name, as text: what a state records so
+    /// later processes verify signatures without the private keys.
+    pub fn public_texts(&self) -> Result<BTreeMap<String, String>> {
+        let mut texts = BTreeMap::new();
+        for (name, key) in &self.keys.keys {
+            if let Some(public) = &key.public {
+                let text = public
+                    .to_text()
+                    .map_err(|e| Error::Signing(format!("key `{name}`: {e}")))?;
+                texts.insert(name.clone(), text);
+            }
+        }
+        Ok(texts)
+    }
+}
+
 /// Loads the stream's keys (an error for a declared key that cannot be read or unlocked).
-pub(crate) fn load_keys(stream: &Stream) -> Result<RunKeys> {
-    let keys = StreamKeys::load(&stream.keys).map_err(|e| Error::Signing(e.to_string()))?;
-    let trusted = keys.trusted();
-    let ids = keys
+///
+/// `only`: load just these keys' private halves (the keys granted to the stages this process
+/// runs) and every public-key-only entry; `None` loads every key. `recorded`: public keys a
+/// state recorded, trusted for the keys this process did not load.
+pub(crate) fn load_keys(
+    stream: &Stream,
+    only: Option<&BTreeSet<String>>,
+    recorded: &BTreeMap<String, String>,
+) -> Result<RunKeys> {
+    let declared: BTreeMap<String, compose_stream::Key> = stream
+        .keys
+        .iter()
+        .filter(|(name, key)| {
+            only.is_none_or(|only| only.contains(*name) || key.private_key.is_none())
+        })
+        .map(|(name, key)| (name.clone(), key.clone()))
+        .collect();
+    let keys = StreamKeys::load(&declared).map_err(|e| Error::Signing(e.to_string()))?;
+    let mut trusted = keys.trusted();
+    let mut ids: Vec<String> = keys
         .keys
         .values()
         .filter_map(|k| k.public.as_ref())
         .flat_map(|p| p.ids())
         .collect();
+    for (name, text) in recorded {
+        if keys.keys.get(name).is_some_and(|k| k.public.is_some()) {
+            continue;
+        }
+        let public = PublicKey::parse(text).map_err(|e| {
+            Error::State(format!(
+                "the state's public key `{name}` cannot be read: {e}"
+            ))
+        })?;
+        ids.extend(public.ids());
+        trusted.add(public);
+    }
     Ok(RunKeys {
         keys: Arc::new(keys),
         trusted,

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use compose_payload::Release;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -19,7 +19,7 @@ use crate::sandbox::{Grants, Limits, StageSpec};
 const OUTPUT_CAPACITY: usize = 4 * 1024 * 1024;
 
 /// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Shown in the report only.
@@ -31,7 +31,7 @@ pub enum Severity {
 }
 
 /// One result of one check, as a stage reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The check id.
     pub check: String,
@@ -40,7 +40,7 @@ pub struct Finding {
     /// How serious a failure is.
     pub severity: Severity,
     /// What was checked.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// A sentence for humans.
     pub message: String,

@@ -3,8 +3,9 @@
 //!
 //! A key source is a file path (relative to the stream file) or `env:VAR`. An environment
 //! variable holds **either the key itself** (its value starts with `-----BEGIN`) **or the path
-//! of a key file** (anything else). An unset or empty variable, or a missing file, means the key
-//! is not available: an error, unless the key is `optional`, in which case the stages granted
+//! of a key file** (anything else). An unset or empty variable, or a missing file (named
+//! directly or by the variable: a secret volume that is not mounted), means the key is not
+//! available: an error, unless the key is `optional`, in which case the stages granted
 //! it are skipped with a warning and the release is published unsigned.
 
 use std::collections::BTreeMap;
@@ -65,17 +66,22 @@ pub fn read_source(source: &KeySource) -> Result<Option<String>> {
         KeySource::Env(var) => match std::env::var(var) {
             Ok(value) if value.trim().is_empty() => Ok(None),
             Ok(value) if value.trim_start().starts_with("-----BEGIN") => Ok(Some(value)),
-            Ok(value) => {
-                let path = PathBuf::from(value.trim());
-                match read_file(&path)? {
-                    Some(text) => Ok(Some(text)),
-                    None => Err(Error::Key(format!(
-                        "`{var}` names `{}`, which does not exist (the variable holds a key, starting with `-----BEGIN`, or the path of a key file)",
-                        path.display()
-                    ))),
-                }
-            }
+            Ok(value) => read_file(&PathBuf::from(value.trim())),
             Err(_) => Ok(None),
+        },
+    }
+}
+
+/// Why [`read_source`] found nothing, for messages.
+fn unavailable(source: &KeySource) -> String {
+    match source {
+        KeySource::File(path) => format!("file `{}` does not exist", path.display()),
+        KeySource::Env(var) => match std::env::var(var) {
+            Ok(value) if !value.trim().is_empty() => format!(
+                "`env:{var}` names `{}`, which does not exist (the variable holds a key, starting with `-----BEGIN`, or the path of a key file)",
+                value.trim()
+            ),
+            _ => format!("`env:{var}` is not set"),
         },
     }
 }
@@ -108,16 +114,13 @@ impl StreamKeys {
                             .map_err(|e| fail(format!("{} : {e}", describe(source))))?,
                     ),
                     None if key.optional => {
-                        out.absent.insert(
-                            name.clone(),
-                            format!("{} is not available", describe(source)),
-                        );
+                        out.absent.insert(name.clone(), unavailable(source));
                         continue;
                     }
                     None => {
                         return Err(fail(format!(
-                            "the private key ({}) is not available",
-                            describe(source)
+                            "the private key is not available: {}",
+                            unavailable(source)
                         )));
                     }
                 },
@@ -131,8 +134,8 @@ impl StreamKeys {
                     ),
                     None => {
                         return Err(fail(format!(
-                            "the public key ({}) is not available",
-                            describe(source)
+                            "the public key is not available: {}",
+                            unavailable(source)
                         )));
                     }
                 },
