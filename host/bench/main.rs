@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 const WARM_RUNS: usize = 15;
 /// Cold runs (each with an empty cache).
 const COLD_RUNS: usize = 3;
+/// Rounds of (one run, the same run one process per stage), interleaved.
+const STAGED_ROUNDS: usize = 7;
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -25,10 +27,16 @@ struct Run {
     stages: Vec<(String, f64, f64)>,
     /// Per plugin load: (stage, cached, ms).
     loads: Vec<(String, bool, f64)>,
+    /// Every stage in order, run or skipped.
+    order: Vec<String>,
     digest: String,
 }
 
 fn compose(stream: &Path, out: &Path, cache: &Path) -> Result<Run, Failure> {
+    compose_with(stream, out, cache, &[])
+}
+
+fn compose_with(stream: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Result<Run, Failure> {
     let bin = env!("CARGO_BIN_EXE_compose");
     let time = Path::new("/usr/bin/time");
     let mut command = if time.is_file() {
@@ -45,6 +53,7 @@ fn compose(stream: &Path, out: &Path, cache: &Path) -> Result<Run, Failure> {
         .arg(out)
         .arg("--cache-dir")
         .arg(cache)
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("SOURCE_DATE_EPOCH");
     let started = Instant::now();
@@ -63,6 +72,7 @@ fn compose(stream: &Path, out: &Path, cache: &Path) -> Result<Run, Failure> {
         peak_kib,
         stages: Vec::new(),
         loads: Vec::new(),
+        order: Vec::new(),
         digest: String::new(),
     };
     for line in String::from_utf8_lossy(&output.stdout).lines() {
@@ -71,9 +81,12 @@ fn compose(stream: &Path, out: &Path, cache: &Path) -> Result<Run, Failure> {
         let num = |k: &str| event[k].as_f64().unwrap_or_default();
         match event["event"].as_str() {
             Some("stage-finished") => {
+                run.order.push(text("stage"));
                 run.stages
                     .push((text("stage"), num("instantiate_millis"), num("run_millis")))
             }
+            Some("stage-skipped") => run.order.push(text("stage")),
+            Some("state-saved") => run.digest = text("digest"),
             Some("plugin-loaded") => {
                 run.loads
                     .push((text("stage"), event["cached"] == true, num("millis")))
@@ -83,6 +96,91 @@ fn compose(stream: &Path, out: &Path, cache: &Path) -> Result<Run, Failure> {
         }
     }
     Ok(run)
+}
+
+/// One run of `stream` one process per stage against a fresh state directory: the total wall
+/// time, the digest the last process published, and the state's size on disk in bytes.
+fn staged(
+    stream: &Path,
+    stages: &[String],
+    dir: &Path,
+    cache: &Path,
+) -> Result<(Duration, String, u64), Failure> {
+    let state = dir.join("state");
+    let state_arg = state.to_string_lossy().into_owned();
+    let mut total = Duration::ZERO;
+    let mut digest = String::new();
+    for stage in stages {
+        let run = compose_with(
+            stream,
+            &dir.join("out"),
+            cache,
+            &["--state", &state_arg, "--only", stage],
+        )?;
+        total += run.wall;
+        digest = run.digest;
+    }
+    Ok((total, digest, dir_size(&state)))
+}
+
+/// Bytes of the files under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(entry.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// Interleaved rounds of one run and the same run one process per stage; prints a table row
+/// with both medians and their ratio, and fails if the digests differ.
+fn staged_overhead(
+    label: &str,
+    stream: &Path,
+    scratch: &Path,
+    cache: &Path,
+) -> Result<(), Failure> {
+    let first = compose(stream, &scratch.join(format!("{label}-single")), cache)?;
+    let mut single = Vec::new();
+    let mut split = Vec::new();
+    let mut state_bytes = 0;
+    for round in 0..STAGED_ROUNDS {
+        let run = compose(
+            stream,
+            &scratch.join(format!("{label}-single-{round}")),
+            cache,
+        )?;
+        single.push(ms(run.wall));
+        let dir = scratch.join(format!("{label}-staged-{round}"));
+        let (wall, digest, bytes) = staged(stream, &first.order, &dir, cache)?;
+        if digest != run.digest {
+            return Err(format!(
+                "{label}: staged digest {digest} != single-run digest {}",
+                run.digest
+            )
+            .into());
+        }
+        split.push(ms(wall));
+        state_bytes = bytes;
+    }
+    let (single, split) = (median(single), median(split));
+    println!(
+        "| {label} | {} | {single:.0} | {split:.0} | {:.2} | {:.1} |",
+        first.order.len(),
+        split / single,
+        state_bytes as f64 / (1024.0 * 1024.0)
+    );
+    Ok(())
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -206,5 +304,15 @@ fn main() -> Result<(), Failure> {
     println!("|---|---|---|---|");
     stages("sample", &warm1);
     stages("10x", &warm10);
+
+    println!(
+        "\n## Stage at a time: one process per stage (`--state DIR --only STAGE`) against one run, medians of {STAGED_ROUNDS} interleaved rounds\n"
+    );
+    println!(
+        "| payload | processes | one run ms | one process per stage ms (sum) | ratio | state MiB |"
+    );
+    println!("|---|---|---|---|---|---|");
+    staged_overhead("sample", &stream, scratch, &cache)?;
+    staged_overhead("10x", &stream10, scratch, &cache)?;
     Ok(())
 }

@@ -73,6 +73,15 @@ pub enum Command {
     /// Check the signatures of a release written by `compose run` (an OCI layout) against
     /// public keys; exits non-zero, saying which, when any signature fails or there is none.
     Verify(VerifyArgs),
+    /// Write a stream for another system to run: `compose export tekton STREAM` writes a
+    /// Tekton Pipeline (one task per stage, pinned by the stream's lock) and an example
+    /// PipelineRun.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Build the container image of compose itself (a minimal base plus the static binary) as
+    /// a reproducible OCI image layout, and push it like a release.
+    #[command(subcommand)]
+    Image(ImageCommand),
 }
 
 /// `compose keys …`.
@@ -291,4 +300,80 @@ pub struct DiffArgs {
     /// A stream file whose registries resolve image references.
     #[arg(long, value_name = "STREAM")]
     pub stream: Option<PathBuf>,
+}
+
+/// `compose image …`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Write the compose image as a reproducible OCI image layout (and push it with `--push`).
+    ///
+    /// The image is a minimal base (`/etc/passwd` with the user `compose` 65532, `/etc/group`,
+    /// `/etc/nsswitch.conf`, a CA bundle, `/tmp`, `/home/compose`, `/var/cache/compose`) and
+    /// the static binary as `/usr/bin/compose`, run as 65532:65532. The same inputs give the
+    /// same digest (`SOURCE_DATE_EPOCH` sets the creation time, else 1970-01-01T00:00:00Z).
+    Build(ImageBuildArgs),
+}
+
+/// `compose image build`.
+#[derive(Debug, Args)]
+pub struct ImageBuildArgs {
+    /// The compose binary to put in the image: a static Linux executable, e.g.
+    /// `target/x86_64-unknown-linux-musl/release/compose` (default: this compose).
+    #[arg(long, value_name = "FILE")]
+    pub binary: Option<PathBuf>,
+    /// The output OCI image layout directory, replaced only when the image is complete.
+    #[arg(long, value_name = "DIR", default_value = "out/compose-image")]
+    pub out: PathBuf,
+    /// The tag in the layout's `index.json` (default: the compose version).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// The CA bundle installed as `/etc/ssl/certs/ca-certificates.crt` (default: this
+    /// machine's `/etc/ssl/certs/ca-certificates.crt`, when it exists).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_ca_bundle")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Install no CA bundle (the image then reaches no HTTPS registry).
+    #[arg(long)]
+    pub no_ca_bundle: bool,
+    /// The source revision (e.g. a git commit) for the `org.opencontainers.image.revision`
+    /// label and annotation.
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// Then push the image to `--to`: blobs first, then the manifest, the tag last.
+    #[arg(long, requires = "to")]
+    pub push: bool,
+    /// With `--push`: where to push (`HOST/REPO[:TAG]`; without a tag, the `--tag`).
+    #[arg(long, value_name = "REF", requires = "push")]
+    pub to: Option<String>,
+}
+
+/// `compose export …`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A Tekton (tekton.dev/v1) Pipeline running the stream one task per stage, each task
+    /// `compose run --only STAGE --locked` in the same image, sharing the run's state through a
+    /// workspace; then an example PipelineRun. Needs the stream's lock (`compose lock STREAM`)
+    /// and refuses a stale one.
+    Tekton(ExportTektonArgs),
+}
+
+/// `compose export tekton`.
+#[derive(Debug, Args)]
+pub struct ExportTektonArgs {
+    /// The stream file, e.g. `streams/scos.toml`; its lock `STREAM.lock` must exist and match.
+    pub stream: PathBuf,
+    /// The compose image every task runs (default `ghcr.io/okd-project/compose:<this
+    /// version>`); pin it by digest (`…@sha256:…`) so that every task runs the same compose.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Write the YAML to this file (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The stream file's path in the repository checkout the pipeline's `source` workspace
+    /// holds (default: STREAM relative to the git checkout holding it, else to the current
+    /// directory).
+    #[arg(long, value_name = "PATH")]
+    pub stream_path: Option<String>,
+    /// The Pipeline's name (default `compose-<stream name>`).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }

@@ -1,6 +1,8 @@
 //! One module per verb; each turns its arguments into calls to the library crates.
 
 pub mod diff;
+pub mod export;
+pub mod image;
 pub mod info;
 pub mod keys;
 pub mod lock;

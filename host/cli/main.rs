@@ -44,6 +44,12 @@ fn main() -> ExitCode {
             }
             Command::Keys(command) => commands::keys::execute(command, &output),
             Command::Verify(args) => commands::verify::execute(args, &cli.global, &output).await,
+            Command::Export(command) => {
+                commands::export::execute(command, &cli.global, &output).await
+            }
+            Command::Image(command) => {
+                commands::image::execute(command, &cli.global, &output).await
+            }
         }
     });
     match result {
@@ -52,7 +58,9 @@ fn main() -> ExitCode {
             output.error(&e);
             let internal = e
                 .downcast_ref::<compose_pipeline::Error>()
-                .is_some_and(|p| !p.is_user_error());
+                .is_some_and(|p| !p.is_user_error())
+                || e.downcast_ref::<compose_image::Error>()
+                    .is_some_and(|i| !i.is_user_error());
             ExitCode::from(if internal { EXIT_INTERNAL } else { EXIT_FAILED })
         }
     }

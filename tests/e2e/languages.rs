@@ -24,7 +24,7 @@ fn build(command: &mut Command, what: &str) {
 }
 
 /// `examples/plugins/hpc-python/hpc.wasm`, built once per test process with its `build.sh`.
-fn hpc_plugin() -> &'static Path {
+pub(crate) fn hpc_plugin() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = repo().join("examples/plugins/hpc-python");
@@ -61,7 +61,7 @@ fn node_modules() -> &'static Path {
 }
 
 /// `examples/plugins/edge-js/edge.wasm`, built once per test process (tests, then build).
-fn edge_plugin() -> &'static Path {
+pub(crate) fn edge_plugin() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = repo().join("examples/plugins/edge-js");

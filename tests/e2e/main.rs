@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod checks;
+mod image;
 mod languages;
 mod plugin_logic;
 mod registry;
@@ -14,3 +15,4 @@ mod scos;
 mod signing;
 mod staged;
 mod support;
+mod tekton;
