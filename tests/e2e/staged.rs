@@ -383,3 +383,47 @@ fn a_failing_stage_leaves_the_state_as_it_was_and_reports() {
     // Nothing of that process was saved: the state does not exist.
     assert!(!state.exists());
 }
+
+#[test]
+fn a_process_compiles_only_the_plugins_of_its_stages() {
+    let s = Scratch::new();
+    let state = s.path().join("state");
+    let loaded = |o: &Output| -> Vec<String> {
+        stdout(o)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["event"] == "plugin-loaded")
+            .map(|e| e["stage"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let o = run(
+        &s,
+        &[
+            "--json",
+            "run",
+            "streams/scos.toml",
+            "--state",
+            path(&state),
+            "--only",
+            "select",
+        ],
+        &env(false),
+    );
+    ok(&o);
+    assert_eq!(loaded(&o), ["select"]);
+    let o = run(
+        &s,
+        &[
+            "--json",
+            "run",
+            "streams/scos.toml",
+            "--state",
+            path(&state),
+            "--until",
+            "patch",
+        ],
+        &env(false),
+    );
+    ok(&o);
+    assert_eq!(loaded(&o), ["swap-os", "patch"]);
+}

@@ -27,11 +27,10 @@ pub async fn execute(args: &StreamArgs, global: &Global, output: &Output) -> any
     let mut json_stages = Vec::new();
     let mut refused = 0;
     for (i, s) in plan.stages.iter().enumerate() {
-        let info = s.plugin.describe(&runtime).await.with_context(|| {
+        let info = s.plugin()?.describe(&runtime).await.with_context(|| {
             format!(
                 "describing plugin `{}` of stage `{}`",
-                s.plugin.label(),
-                s.stage.name
+                s.label, s.stage.name
             )
         })?;
         text.push_str(&format!(
@@ -41,8 +40,8 @@ pub async fn execute(args: &StreamArgs, global: &Global, output: &Output) -> any
             info.name,
             info.version,
             info.description,
-            s.plugin.label(),
-            s.plugin.digest(),
+            s.label,
+            s.digest,
             s.spec.limits.memory >> 20,
             s.spec.limits.timeout
         ));
@@ -63,8 +62,8 @@ pub async fn execute(args: &StreamArgs, global: &Global, output: &Output) -> any
         json_stages.push(serde_json::json!({
             "index": i + 1,
             "stage": s.stage.name,
-            "plugin": s.plugin.label(),
-            "digest": s.plugin.digest(),
+            "plugin": s.label,
+            "digest": s.digest,
             "name": info.name,
             "version": info.version,
             "description": info.description,

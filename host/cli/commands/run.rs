@@ -73,7 +73,14 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
         ));
     }
     let runtime = runtime(global)?;
-    let plan = compose_pipeline::plan_with(&runtime, stream, output, Some(&fetcher))
+    // Stage at a time: compile only the plugins of the stages this process may run.
+    let may_run = state.as_ref().map(|state| {
+        let names: Vec<&str> = stream.stages.iter().map(|s| s.name.as_str()).collect();
+        let done = compose_pipeline::state::recorded_stages(&state.dir);
+        compose_pipeline::state::may_run(&names, &state.selection, done)
+    });
+    let load = |i: usize| may_run.as_ref().is_none_or(|range| range.contains(&i));
+    let plan = compose_pipeline::plan_selected(&runtime, stream, output, Some(&fetcher), &load)
         .with_context(|| format!("planning stream `{name}`"))?;
     let options = compose_pipeline::RunOptions {
         out,

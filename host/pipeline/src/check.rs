@@ -41,12 +41,12 @@ pub async fn check_release(
     for (i, planned) in plan.stages.iter().enumerate() {
         observer.event(&Event::StageStarted {
             stage: planned.stage.name.clone(),
-            plugin: planned.plugin.label().to_string(),
+            plugin: planned.label.clone(),
             index: i + 1,
             total,
         });
         let outcome = runtime
-            .run_stage(&planned.plugin, &planned.spec, release, &services)
+            .run_stage(planned.plugin()?, &planned.spec, release, &services)
             .await?;
         release = outcome.release;
         let (report, stage_failed) = finish_stage(

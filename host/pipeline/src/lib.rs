@@ -25,6 +25,6 @@ pub use error::{Error, Result};
 pub use events::{Event, Observer, Quiet};
 pub use fetch::{FetchedPlugin, PluginFetcher};
 pub use lock::{Lock, lock_path};
-pub use plan::{Plan, PlannedStage, plan, plan_with};
+pub use plan::{Plan, PlannedStage, plan, plan_selected, plan_with};
 pub use run::{RunOptions, RunOutcome, StageReport, run};
 pub use state::{Selection, StateOptions};

@@ -14,12 +14,28 @@ use crate::fetch::PluginFetcher;
 pub struct PlannedStage {
     /// The stage from the stream file.
     pub stage: Stage,
-    /// The loaded plugin.
-    pub plugin: Arc<Plugin>,
+    /// How errors and reports name the plugin (`builtin:select-images`, a path, `oci://…`).
+    pub label: String,
+    /// `sha256:` of the plugin's component.
+    pub digest: String,
+    /// The loaded plugin; `None` when the plan did not load it (a stage-at-a-time run loads
+    /// only the stages it may run: see [`plan_selected`]).
+    pub loaded: Option<Arc<Plugin>>,
     /// What the sandbox gets.
     pub spec: StageSpec,
-    /// The plugin's imports against the stage's grants.
+    /// The plugin's imports against the stage's grants (empty when not loaded).
     pub imports: Vec<ImportStatus>,
+}
+
+impl PlannedStage {
+    /// The loaded plugin, or an error naming the stage when the plan did not load it.
+    pub fn plugin(&self) -> Result<&Arc<Plugin>> {
+        self.loaded.as_ref().ok_or_else(|| Error::Plugin {
+            stage: self.stage.name.clone(),
+            plugin: self.label.clone(),
+            reason: "the plan of this process did not load it".to_string(),
+        })
+    }
 }
 
 /// A stream with every plugin loaded.
@@ -34,7 +50,9 @@ impl Plan {
     /// The first stage whose plugin imports something it was not granted.
     pub fn check_grants(&self) -> Result<()> {
         for s in &self.stages {
-            compose_runtime::check_grants(&s.plugin, &s.spec)?;
+            if let Some(plugin) = &s.loaded {
+                compose_runtime::check_grants(plugin, &s.spec)?;
+            }
         }
         Ok(())
     }
@@ -129,23 +147,49 @@ pub fn plan_with(
     observer: &dyn Observer,
     fetcher: Option<&PluginFetcher>,
 ) -> Result<Plan> {
+    plan_selected(runtime, stream, observer, fetcher, &|_| true)
+}
+
+/// Like [`plan_with`], but compiles (or loads from the cache) only the plugins of the stages
+/// whose index `load` accepts; the others are read for their digest only. A process that runs
+/// one stage of a stream then compiles one plugin, not all of them.
+pub fn plan_selected(
+    runtime: &Runtime,
+    stream: Stream,
+    observer: &dyn Observer,
+    fetcher: Option<&PluginFetcher>,
+    load: &dyn Fn(usize) -> bool,
+) -> Result<Plan> {
     let mut stages = Vec::with_capacity(stream.stages.len());
-    for stage in &stream.stages {
+    for (i, stage) in stream.stages.iter().enumerate() {
         let bytes = plugin_bytes_with(stage, fetcher, observer)?;
         let label = stage.plugin.to_string();
+        let spec = stage_spec(stage);
+        if !load(i) {
+            stages.push(PlannedStage {
+                stage: stage.clone(),
+                label,
+                digest: compose_payload::oci::sha256_digest(&bytes),
+                loaded: None,
+                spec,
+                imports: Vec::new(),
+            });
+            continue;
+        }
         let plugin = Arc::new(runtime.load(&label, &bytes)?);
         observer.event(&Event::PluginLoaded {
             stage: stage.name.clone(),
-            plugin: label,
+            plugin: label.clone(),
             digest: plugin.digest().to_string(),
             cached: plugin.from_cache(),
             millis: millis(plugin.load_time()),
         });
-        let spec = stage_spec(stage);
         let imports = compose_runtime::import_status(&plugin, &spec.grants);
         stages.push(PlannedStage {
             stage: stage.clone(),
-            plugin,
+            label,
+            digest: plugin.digest().to_string(),
+            loaded: Some(plugin),
             spec,
             imports,
         });

@@ -218,12 +218,12 @@ pub async fn run(
         let spec = signing::stage_spec(&planned.spec, &planned.stage, stream, source_date_epoch);
         observer.event(&Event::StageStarted {
             stage: planned.stage.name.clone(),
-            plugin: planned.plugin.label().to_string(),
+            plugin: planned.label.clone(),
             index: i + 1,
             total,
         });
         let outcome = runtime
-            .run_stage(&planned.plugin, &spec, release, &services)
+            .run_stage(planned.plugin()?, &spec, release, &services)
             .await?;
         release = outcome.release;
         signing::after_stage(&planned.stage.name, &mut release, &keys, &current_digest)?;
@@ -610,8 +610,8 @@ pub(crate) fn finish_stage(
         .count();
     let report = StageReport {
         stage: planned.stage.name.clone(),
-        plugin: planned.plugin.label().to_string(),
-        digest: planned.plugin.digest().to_string(),
+        plugin: planned.label.clone(),
+        digest: planned.digest.clone(),
         instantiate_millis: millis(instantiate),
         run_millis: millis(run),
         findings,

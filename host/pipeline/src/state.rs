@@ -269,7 +269,7 @@ impl StageIdentity {
     pub(crate) fn of(planned: &crate::plan::PlannedStage) -> Self {
         StageIdentity {
             stage: planned.stage.name.clone(),
-            plugin_digest: planned.plugin.digest().to_string(),
+            plugin_digest: planned.digest.clone(),
             config_digest: sha256_digest(planned.spec.config_json.as_bytes()),
         }
     }
@@ -342,6 +342,36 @@ pub fn load(dir: &Path) -> Result<Option<LoadedState>> {
         journal,
         digest: image.digest,
     }))
+}
+
+/// How many stages the journal of the state directory `dir` records, reading nothing else;
+/// 0 when there is no readable journal (the run itself then reports why).
+pub fn recorded_stages(dir: &Path) -> usize {
+    std::fs::read(dir.join(JOURNAL))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Journal>(&bytes).ok())
+        .map_or(0, |journal| journal.stages.len())
+}
+
+/// The stages (indices into `stages`) a process with `selection` may run against a state that
+/// records `done` stages: from `--from` (default: the first not recorded) through `--until`
+/// (default: the last). Unknown names select every stage (the run then names the error).
+pub fn may_run(
+    stages: &[&str],
+    selection: &Selection,
+    done: usize,
+) -> std::ops::RangeInclusive<usize> {
+    let index = |name: &Option<String>| {
+        name.as_deref()
+            .map(|n| stages.iter().position(|s| *s == n).ok_or(()))
+            .transpose()
+    };
+    match (index(&selection.from), index(&selection.until)) {
+        (Ok(from), Ok(until)) => {
+            from.unwrap_or(done)..=until.unwrap_or(stages.len().saturating_sub(1))
+        }
+        _ => 0..=stages.len().saturating_sub(1),
+    }
 }
 
 /// How the state's release image is named inside its layout.
