@@ -19,7 +19,7 @@ const TAG: &str = env!("CARGO_PKG_VERSION");
 /// Builds the static compose once per test process (`cargo build --profile dist --locked --target
 /// x86_64-unknown-linux-musl --bin compose` in the repository, the workspace's target
 /// directory) and returns `target/x86_64-unknown-linux-musl/dist/compose`.
-fn static_compose() -> &'static Path {
+pub(crate) fn static_compose() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());

@@ -16,3 +16,4 @@ mod signing;
 mod staged;
 mod support;
 mod tekton;
+mod tekton_run;

@@ -17,7 +17,7 @@ const IMAGE: &str = "ghcr.io/okd-project/compose@sha256:0123456789abcdef01234567
 
 /// A scratch copy of the repository's `streams/` with `examples/` linked beside it (stream
 /// files name `../examples/...`): the layout of the source workspace.
-fn workspace() -> Scratch {
+pub(crate) fn workspace() -> Scratch {
     let s = Scratch::new();
     copy_dir(&repo().join("streams"), &s.path().join("streams"));
     std::os::unix::fs::symlink(repo().join("examples"), s.path().join("examples")).unwrap();
@@ -96,7 +96,7 @@ fn validate_schema(file: &Path) -> Output {
 }
 
 /// Locks `streams/NAME` in the scratch copy and exports it to `NAME.tekton.yaml`.
-fn lock_and_export(s: &Scratch, name: &str) -> PathBuf {
+pub(crate) fn lock_and_export(s: &Scratch, name: &str) -> PathBuf {
     let stream = format!("streams/{name}");
     ok(&compose_in(s, &["lock", &stream]));
     let out = s.path().join(format!("{name}.tekton.yaml"));
