@@ -20,7 +20,7 @@ use crate::events::{Event, Observer, millis};
 use crate::plan::{Plan, PlannedStage};
 use crate::report::{self, Report};
 use crate::signing;
-use crate::sources::{RegistryView, mirrors, parse_reference};
+use crate::sources::{LocalFirst, RegistryView, mirrors, parse_reference};
 use crate::state::{JOURNAL, Journal, JournalStage, StageIdentity, StateOptions};
 
 /// How to run.
@@ -266,13 +266,21 @@ pub async fn run(
         check_invariants(stream, &release)?;
     }
     let built = build(mirrors.as_ref(), &release)?;
+    // The base layers are in the previous state, if any: copy them from there.
+    let blobs = LocalFirst {
+        local: options
+            .state
+            .as_ref()
+            .and_then(|s| compose_registry::OciLayout::open(&s.dir).ok()),
+        source: mirrors.as_ref(),
+    };
     if let Some(state) = &options.state {
         if !selected.run.is_empty()
             && let Some(last) = journal.stages.last_mut()
         {
             last.release_digest = Some(built.0.clone());
         }
-        save_state(&state.dir, &release, &journal, &built, mirrors.as_ref())?;
+        save_state(&state.dir, &release, &journal, &built, &blobs)?;
         observer.event(&Event::StateSaved {
             dir: state.dir.display().to_string(),
             digest: built.0.clone(),
@@ -294,7 +302,7 @@ pub async fn run(
         }
     }
     let published = publish(
-        stream, &release, &journal, &keys, built, &mirrors, options, observer,
+        stream, &release, &journal, &keys, built, &blobs, options, observer,
     )?;
     Ok(RunOutcome {
         stream: stream.name.clone(),
@@ -374,14 +382,14 @@ fn save_state(
         compose_payload::BuiltImage,
         compose_registry::Reference,
     ),
-    mirrors: &Mirrors,
+    blobs: &dyn ImageSource,
 ) -> Result<()> {
     let journal_bytes = journal.to_json()?;
     compose_registry::write_release_layout(
         dir,
         &release.name,
         &built.1,
-        mirrors,
+        blobs,
         &built.2,
         &[(JOURNAL, journal_bytes)],
     )
@@ -404,7 +412,7 @@ fn publish(
         compose_payload::BuiltImage,
         compose_registry::Reference,
     ),
-    mirrors: &Mirrors,
+    blobs: &dyn ImageSource,
     options: &RunOptions,
     observer: &dyn Observer,
 ) -> Result<(compose_signing::publish::Published, String)> {
@@ -452,7 +460,7 @@ fn publish(
         &options.out,
         &release.name,
         &built,
-        mirrors,
+        blobs,
         &base_ref,
         &files,
         |layout| {

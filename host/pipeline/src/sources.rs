@@ -126,3 +126,86 @@ impl compose_runtime::RegistryQuery for RegistryView {
         String::from_utf8(config).map_err(|e| format!("the image config is not UTF-8: {e}"))
     }
 }
+
+/// Reads blobs from `local` (an OCI layout: a run's previous state) when it holds them, and
+/// everything else from `source`: a process of a stage-at-a-time run copies the base image's
+/// layers into the new state (and the output) from the old state on disk, not again from the
+/// registry.
+pub(crate) struct LocalFirst<'a> {
+    /// The layout tried first for blobs.
+    pub local: Option<OciLayout>,
+    /// Where everything else comes from.
+    pub source: &'a dyn ImageSource,
+}
+
+impl ImageSource for LocalFirst<'_> {
+    fn location(&self) -> String {
+        self.source.location()
+    }
+
+    fn resolve(
+        &self,
+        reference: &Reference,
+    ) -> compose_registry::Result<compose_payload::oci::Descriptor> {
+        self.source.resolve(reference)
+    }
+
+    fn blob(&self, reference: &Reference, digest: &str) -> compose_registry::Result<Vec<u8>> {
+        if let Some(local) = &self.local
+            && local.has_blob(digest)
+            && let Ok(bytes) = local.read_blob(digest)
+        {
+            return Ok(bytes);
+        }
+        self.source.blob(reference, digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that has nothing.
+    struct Empty;
+
+    impl ImageSource for Empty {
+        fn location(&self) -> String {
+            "empty".into()
+        }
+        fn resolve(
+            &self,
+            reference: &Reference,
+        ) -> compose_registry::Result<compose_payload::oci::Descriptor> {
+            Err(compose_registry::Error::NotFound {
+                reference: reference.to_string(),
+                store: self.location(),
+            })
+        }
+        fn blob(&self, reference: &Reference, _digest: &str) -> compose_registry::Result<Vec<u8>> {
+            Err(compose_registry::Error::NotFound {
+                reference: reference.to_string(),
+                store: self.location(),
+            })
+        }
+    }
+
+    #[test]
+    fn local_first_reads_the_layout_then_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).unwrap();
+        let digest = layout.write_blob(b"a base layer").unwrap();
+        let reference = Reference::parse("quay.io/okd/base:1").unwrap();
+        let blobs = LocalFirst {
+            local: Some(OciLayout::open(dir.path()).unwrap()),
+            source: &Empty,
+        };
+        assert_eq!(blobs.blob(&reference, &digest).unwrap(), b"a base layer");
+        let other = compose_payload::oci::sha256_digest(b"not there");
+        assert!(blobs.blob(&reference, &other).is_err());
+        let without = LocalFirst {
+            local: None,
+            source: &Empty,
+        };
+        assert!(without.blob(&reference, &digest).is_err());
+    }
+}
