@@ -381,3 +381,75 @@ pub(crate) fn state_reference(release: &str) -> Result<Reference> {
         source: Box::new(source),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAGES: [&str; 5] = ["select", "swap-os", "patch", "sign", "test"];
+
+    fn sel(from: Option<&str>, until: Option<&str>) -> Selection {
+        Selection {
+            from: from.map(str::to_string),
+            until: until.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn may_run_is_the_selected_range_from_the_next_stage() {
+        assert_eq!(may_run(&STAGES, &Selection::only("patch"), 0), 2..=2);
+        assert_eq!(may_run(&STAGES, &sel(None, None), 0), 0..=4);
+        assert_eq!(may_run(&STAGES, &sel(None, None), 3), 3..=4);
+        assert_eq!(may_run(&STAGES, &sel(None, Some("swap-os")), 1), 1..=1);
+        assert_eq!(may_run(&STAGES, &sel(Some("sign"), None), 1), 3..=4);
+        // Nothing left: an empty range.
+        assert!(may_run(&STAGES, &sel(None, Some("select")), 2).is_empty());
+        // An unknown name: every stage (the run names the error).
+        assert_eq!(may_run(&STAGES, &Selection::only("nope"), 2), 0..=4);
+    }
+
+    #[test]
+    fn a_journal_round_trips_and_an_unknown_field_is_refused() {
+        let journal = Journal {
+            version: JOURNAL_VERSION,
+            stream: "okd-scos".into(),
+            release: "4.17.0-okd-scos.0".into(),
+            from: "quay.io/openshift/okd:4.15".into(),
+            from_digest: sha256_digest(b"base"),
+            source_date_epoch: Some(1_700_000_000),
+            stages: vec![JournalStage {
+                stage: "sign".into(),
+                plugin_digest: sha256_digest(b"wasm"),
+                config_digest: sha256_digest(b"{}"),
+                skipped: Some("optional key `release` is absent".into()),
+                report: None,
+                release_digest: None,
+            }],
+            public_keys: BTreeMap::new(),
+            attachments: vec![JournalAttachment::from_attachment(&Attachment {
+                kind: "signature-gpg".into(),
+                media_type: "application/pgp-signature".into(),
+                data: vec![0, 1, 2, 255],
+            })],
+        };
+        let bytes = journal.to_json().unwrap();
+        let back: Journal = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back.to_json().unwrap(), bytes);
+        assert_eq!(back.attachments().unwrap()[0].data, vec![0, 1, 2, 255]);
+        let text = String::from_utf8(bytes)
+            .unwrap()
+            .replace("\"version\": 1,", "\"version\": 1, \"surprise\": true,");
+        assert!(serde_json::from_str::<Journal>(&text).is_err());
+    }
+
+    #[test]
+    fn a_directory_that_is_not_a_state_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(&dir.path().join("missing")).unwrap().is_none());
+        assert!(load(dir.path()).unwrap().is_none());
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        let err = load(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("is not a compose state directory"), "{err}");
+        assert_eq!(recorded_stages(dir.path()), 0);
+    }
+}
