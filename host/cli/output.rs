@@ -85,6 +85,19 @@ impl Output {
         }
         self.status(text.trim_end());
     }
+
+    /// The status line of a finished push: digest, time, blobs uploaded and skipped.
+    pub fn pushed(&self, report: &compose_registry::PushReport, millis: f64) {
+        self.status(&format!(
+            "pushed  {} {} in {millis:.0} ms ({} of {} blobs uploaded, {} KiB; {} already there)",
+            report.reference,
+            report.digest,
+            report.uploaded,
+            report.blobs,
+            report.uploaded_bytes.div_ceil(1024),
+            report.skipped
+        ));
+    }
 }
 
 impl Observer for Output {

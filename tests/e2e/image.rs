@@ -74,20 +74,7 @@ pub(crate) fn static_compose() -> &'static Path {
 
 /// `compose ARGS` (the workspace's binary) with `SOURCE_DATE_EPOCH` = [`EPOCH`].
 fn compose_at_epoch(s: &Scratch, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_compose"))
-        .args(args)
-        .current_dir(repo())
-        .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
-        .env("CI", "true")
-        .env("HOME", s.path())
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the compose binary runs")
+    compose_env(s, args, &[("SOURCE_DATE_EPOCH", EPOCH)])
 }
 
 /// `compose image build --binary BINARY --out OUT [extra]`; returns the printed digest after

@@ -190,19 +190,6 @@ impl Drop for Registry {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// The sample mirror as a registry storage: built once (and kept under `target/tmp`, keyed by
 /// the mirror's `index.json`) by starting a registry and `skopeo copy`ing every image into
 /// it: tagged images under their tag, the digest-only component images by digest.
@@ -321,27 +308,6 @@ fn from_registry(text: String, registry: &str) -> String {
         "streams/scos.toml no longer says `{mirror}`"
     );
     text.replace(mirror, &format!("registry = \"{registry}\""))
-}
-
-/// `compose ARGS` with extra environment variables.
-fn compose_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_compose"));
-    command
-        .args(args)
-        .current_dir(repo())
-        .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
-        .env("CI", "true")
-        .env("HOME", s.path())
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("RUST_LOG");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("the compose binary runs")
 }
 
 fn compose(s: &Scratch, args: &[&str]) -> Output {

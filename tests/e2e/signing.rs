@@ -5,31 +5,13 @@
 //! release changed after signing are each rejected by those tools and by `compose verify`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use crate::support::*;
 
 const RELEASE: &str = "4.17.0-okd-scos.0";
 const TO: &str = "quay.io/okd/scos-release:4.17.0-okd-scos.0";
-
-/// Runs `compose ARGS` with extra environment variables.
-pub(crate) fn compose_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_compose"));
-    command
-        .args(args)
-        .current_dir(repo())
-        .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
-        .env("CI", "true")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("RUST_LOG")
-        .env_remove("COMPOSE_RELEASE_KEY")
-        .env_remove("COMPOSE_RELEASE_KEY_PASSPHRASE");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("the compose binary runs")
-}
 
 /// Key pairs made once per test binary with `compose keys generate` (RSA generation takes a
 /// moment): `release` (OpenPGP + cosign, passphrase-protected) and `other` (OpenPGP + cosign).

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::signing::{compose_env, keys};
+use crate::signing::keys;
 use crate::support::*;
 
 const EPOCH: &str = "1700000000";

@@ -26,15 +26,7 @@ impl Scratch {
 
     /// Runs `compose ARGS` from the repository root with this scratch's cache.
     pub fn compose(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_compose"))
-            .args(args)
-            .current_dir(repo())
-            .env("COMPOSE_CACHE_DIR", self.path().join("cache"))
-            .env("CI", "true")
-            .env_remove("SOURCE_DATE_EPOCH")
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("the compose binary runs")
+        compose_env(self, args, &[])
     }
 
     /// Writes a file into the scratch directory and returns its path.
@@ -45,6 +37,52 @@ impl Scratch {
         }
         std::fs::write(&path, text).unwrap();
         path
+    }
+}
+
+/// Runs `compose ARGS` from the repository root with extra environment variables.
+pub fn compose_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
+    compose_in(s, &repo(), args, env)
+}
+
+/// Runs `compose ARGS` in `dir` with this scratch's plugin cache and home, and extra
+/// environment variables: nothing of the caller's environment that changes a run (credentials
+/// files, keys, `SOURCE_DATE_EPOCH`, log filters) reaches it.
+pub fn compose_in(s: &Scratch, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_compose"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
+        .env("CI", "true")
+        .env("HOME", s.path());
+    for var in [
+        "REGISTRY_AUTH_FILE",
+        "DOCKER_CONFIG",
+        "XDG_RUNTIME_DIR",
+        "XDG_CONFIG_HOME",
+        "SOURCE_DATE_EPOCH",
+        "RUST_LOG",
+        "COMPOSE_RELEASE_KEY",
+        "COMPOSE_RELEASE_KEY_PASSPHRASE",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    command.output().expect("the compose binary runs")
+}
+
+/// Copies the directory `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
     }
 }
 

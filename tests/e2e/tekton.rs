@@ -4,7 +4,7 @@
 //! (`compose_export::tekton::rules`), then checked against the stream and its lock.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use compose_export::tekton::{parse_documents, rules};
 use serde_json::Value;
@@ -22,19 +22,6 @@ pub(crate) fn workspace() -> Scratch {
     copy_dir(&repo().join("streams"), &s.path().join("streams"));
     std::os::unix::fs::symlink(repo().join("examples"), s.path().join("examples")).unwrap();
     s
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// The stream files of the repository (`streams/*.toml`), by file name.
@@ -74,16 +61,8 @@ fn build_plugins(stream: &Path) {
 }
 
 /// Runs `compose ARGS` in the scratch directory (stream paths relative to it).
-fn compose_in(s: &Scratch, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_compose"))
-        .args(args)
-        .current_dir(s.path())
-        .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
-        .env("CI", "true")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the compose binary runs")
+fn compose_here(s: &Scratch, args: &[&str]) -> Output {
+    compose_in(s, s.path(), args, &[])
 }
 
 /// `python3 tests/tekton/validate_schema.py FILE`.
@@ -98,9 +77,9 @@ fn validate_schema(file: &Path) -> Output {
 /// Locks `streams/NAME` in the scratch copy and exports it to `NAME.tekton.yaml`.
 pub(crate) fn lock_and_export(s: &Scratch, name: &str) -> PathBuf {
     let stream = format!("streams/{name}");
-    ok(&compose_in(s, &["lock", &stream]));
+    ok(&compose_here(s, &["lock", &stream]));
     let out = s.path().join(format!("{name}.tekton.yaml"));
-    let o = compose_in(
+    let o = compose_here(
         s,
         &[
             "export",
@@ -256,8 +235,8 @@ fn every_stream_exports_a_pipeline_tekton_accepts() {
 #[test]
 fn the_export_goes_to_stdout_and_says_what_to_prepare() {
     let s = workspace();
-    ok(&compose_in(&s, &["lock", "streams/scos.toml"]));
-    let o = compose_in(&s, &["export", "tekton", "streams/scos.toml"]);
+    ok(&compose_here(&s, &["lock", "streams/scos.toml"]));
+    let o = compose_here(&s, &["export", "tekton", "streams/scos.toml"]);
     ok(&o);
     let yaml = stdout(&o);
     assert!(
@@ -286,7 +265,7 @@ fn the_export_goes_to_stdout_and_says_what_to_prepare() {
 fn the_export_needs_a_current_lock() {
     let s = workspace();
     let export = || {
-        compose_in(
+        compose_here(
             &s,
             &[
                 "export",
@@ -301,7 +280,7 @@ fn the_export_needs_a_current_lock() {
     assert!(err.contains("has no lock file"), "{err}");
     assert!(err.contains("compose lock streams/openstack.toml"), "{err}");
 
-    ok(&compose_in(&s, &["lock", "streams/openstack.toml"]));
+    ok(&compose_here(&s, &["lock", "streams/openstack.toml"]));
     ok(&export());
     let lock_file = s.path().join("streams/openstack.lock");
     let text = std::fs::read_to_string(&lock_file).unwrap();

@@ -16,7 +16,7 @@ use compose_export::tekton::parse_documents;
 use serde_json::Value;
 
 use crate::registry::Registry;
-use crate::signing::{compose_env, keys};
+use crate::signing::keys;
 use crate::support::*;
 use crate::tekton::{lock_and_export, workspace};
 

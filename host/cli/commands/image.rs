@@ -94,15 +94,7 @@ async fn build(args: &ImageBuildArgs, global: &Global, output: &Output) -> anyho
         }));
     } else {
         if let Some((report, millis)) = &pushed {
-            output.status(&format!(
-                "pushed  {} {} in {millis:.0} ms ({} of {} blobs uploaded, {} KiB; {} already there)",
-                report.reference,
-                report.digest,
-                report.uploaded,
-                report.blobs,
-                report.uploaded_bytes.div_ceil(1024),
-                report.skipped
-            ));
+            output.pushed(report, *millis);
         }
         output.data(&format!(
             "{} {} {}\n",

@@ -142,15 +142,7 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
         output.json_line(&serde_json::json!({"event": "done", "result": outcome}));
     } else {
         if let Some((report, attachments, millis)) = &pushed {
-            output.status(&format!(
-                "pushed  {} {} in {millis:.0} ms ({} of {} blobs uploaded, {} KiB; {} already there)",
-                report.reference,
-                report.digest,
-                report.uploaded,
-                report.blobs,
-                report.uploaded_bytes.div_ceil(1024),
-                report.skipped
-            ));
+            output.pushed(report, *millis);
             for a in attachments {
                 output.status(&format!("pushed  {} {}", a.reference, a.digest));
             }

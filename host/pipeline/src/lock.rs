@@ -212,13 +212,7 @@ pub fn resolve(stream: &Stream, source: &dyn ImageSource, fetcher: &PluginFetche
     for stage in &stream.stages {
         let (manifest, wasm) = match &stage.plugin {
             PluginRef::Oci(reference) => {
-                let fetched = fetcher.fetch(reference).map_err(|source| Error::Registry {
-                    context: format!(
-                        "stage `{}`: pulling plugin `{}`",
-                        stage.name, stage.plugin_text
-                    ),
-                    source: Box::new(source),
-                })?;
+                let fetched = crate::plan::fetch_stage_plugin(fetcher, stage, reference)?;
                 (Some(fetched.manifest_digest), fetched.wasm_digest)
             }
             _ => (None, sha256_digest(&crate::plan::plugin_bytes(stage)?)),

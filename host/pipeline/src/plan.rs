@@ -71,13 +71,7 @@ pub fn plugin_bytes_with(
     observer: &dyn Observer,
 ) -> Result<Vec<u8>> {
     if let (PluginRef::Oci(reference), Some(fetcher)) = (&stage.plugin, fetcher) {
-        let fetched = fetcher.fetch(reference).map_err(|source| Error::Registry {
-            context: format!(
-                "stage `{}`: pulling plugin `{}`",
-                stage.name, stage.plugin_text
-            ),
-            source: Box::new(source),
-        })?;
+        let fetched = fetch_stage_plugin(fetcher, stage, reference)?;
         observer.event(&Event::PluginPulled {
             stage: stage.name.clone(),
             reference: fetched.reference.clone(),
@@ -106,6 +100,21 @@ pub fn plugin_bytes_with(
                 .to_string(),
         )),
     }
+}
+
+/// Pulls the `oci://` plugin `reference` of `stage` through `fetcher`; errors name the stage.
+pub(crate) fn fetch_stage_plugin(
+    fetcher: &PluginFetcher,
+    stage: &Stage,
+    reference: &str,
+) -> Result<crate::fetch::FetchedPlugin> {
+    fetcher.fetch(reference).map_err(|source| Error::Registry {
+        context: format!(
+            "stage `{}`: pulling plugin `{}`",
+            stage.name, stage.plugin_text
+        ),
+        source: Box::new(source),
+    })
 }
 
 /// The sandbox a stage gets.

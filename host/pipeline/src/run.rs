@@ -255,8 +255,11 @@ pub async fn run(
             });
         }
     }
-    journal.set_attachments(&release.attachments);
-    journal.public_keys.extend(keys.public_texts()?);
+    if options.state.is_some() {
+        // Only a saved journal needs them.
+        journal.set_attachments(&release.attachments);
+        journal.public_keys.extend(keys.public_texts()?);
+    }
     let pending: Vec<String> = plan.stages[journal.stages.len()..]
         .iter()
         .map(|p| p.stage.name.clone())

@@ -795,22 +795,33 @@ fn stage_task(cx: &Context<'_>, stage: &Stage, previous: Option<&str>) -> Result
             workspaces,
             results: task_results(&result_names),
             volumes,
-            steps: vec![Step {
-                name: "compose".into(),
-                image: "$(params.image)".into(),
-                command: vec![COMPOSE_BINARY.into()],
-                args,
-                env,
-                volume_mounts: mounts,
-                compute_resources: ResourceRequirements {
-                    requests: [("memory".to_string(), format!("{memory}Mi"))]
-                        .into_iter()
-                        .collect(),
-                },
-                security_context: security_context(),
-            }],
+            steps: vec![compose_step(args, env, mounts, memory)],
         },
     })
+}
+
+/// The one step of every task: `/usr/bin/compose ARGS` in the `image` parameter, non-root,
+/// requesting `memory_mib` MiB.
+fn compose_step(
+    args: Vec<String>,
+    env: Vec<EnvVar>,
+    mounts: Vec<VolumeMount>,
+    memory_mib: u64,
+) -> Step {
+    Step {
+        name: "compose".into(),
+        image: "$(params.image)".into(),
+        command: vec![COMPOSE_BINARY.into()],
+        args,
+        env,
+        volume_mounts: mounts,
+        compute_resources: ResourceRequirements {
+            requests: [("memory".to_string(), format!("{memory_mib}Mi"))]
+                .into_iter()
+                .collect(),
+        },
+        security_context: security_context(),
+    }
 }
 
 fn publish_task(cx: &Context<'_>, name: &str, last: &str) -> PipelineTask {
@@ -860,20 +871,7 @@ fn publish_task(cx: &Context<'_>, name: &str, last: &str) -> PipelineTask {
             workspaces,
             results: task_results(&["release-digest"]),
             volumes,
-            steps: vec![Step {
-                name: "compose".into(),
-                image: "$(params.image)".into(),
-                command: vec![COMPOSE_BINARY.into()],
-                args,
-                env: common_env(),
-                volume_mounts: mounts,
-                compute_resources: ResourceRequirements {
-                    requests: [("memory".to_string(), format!("{HOST_MEMORY_MIB}Mi"))]
-                        .into_iter()
-                        .collect(),
-                },
-                security_context: security_context(),
-            }],
+            steps: vec![compose_step(args, common_env(), mounts, HOST_MEMORY_MIB)],
         },
     }
 }
