@@ -82,6 +82,11 @@ pub enum Command {
     /// a reproducible OCI image layout, and push it like a release.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Write a shell completion script to stdout, e.g. `compose completion bash >
+    /// ~/.local/share/bash-completion/completions/compose`.
+    Completion(CompletionArgs),
+    /// Write the manual pages (roff), generated from this command line, into a directory.
+    Man(ManArgs),
 }
 
 /// `compose keys …`.
@@ -211,6 +216,9 @@ pub struct PluginPullArgs {
     /// Where to write the component (default: `NAME.wasm` in the current directory).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace the `--out` file if it exists with other content.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `compose plugin inspect`.
@@ -277,27 +285,83 @@ pub struct RunArgs {
 
 /// `compose info`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("view").multiple(false)))]
 pub struct InfoArgs {
     /// The release: an OCI layout directory (`out/okd-scos`), `oci:DIR[:TAG]`, or an image
-    /// reference resolved through the mirrors of `--stream`.
+    /// reference read from its registry (`quay.io/okd/scos-release:4.17.0-okd-scos.0`).
     pub release: String,
-    /// A stream file whose registries resolve the reference.
+    /// A stream file whose `[registries]` mirrors are tried first for image references.
     #[arg(long, value_name = "STREAM")]
     pub stream: Option<PathBuf>,
+    /// Print the pull spec of the image tagged NAME in the release (an error if there is no
+    /// such tag), as `oc adm release info --image-for`.
+    #[arg(long, value_name = "NAME", group = "view", conflicts_with = "output")]
+    pub image_for: Option<String>,
+    /// Show each image's full pull spec instead of its digest.
+    #[arg(long, group = "view")]
+    pub pullspecs: bool,
+    /// Show each image's source repository and commit (the `io.openshift.build.source-location`
+    /// and `io.openshift.build.commit.id` annotations).
+    #[arg(long, group = "view")]
+    pub commits: bool,
+    /// Show a link to each image's source commit (GitHub), else the repository and commit.
+    #[arg(long, group = "view")]
+    pub commit_urls: bool,
+    /// Show each image's age, layers, size and unique size, and the payload's total: reads
+    /// every image's manifest and config (through the `--stream` mirrors when given).
+    #[arg(long, group = "view")]
+    pub size: bool,
+    /// With `-o json`: also read every image's manifest and config into `images`.
+    #[arg(long)]
+    pub include_images: bool,
+    /// Print in another format: `json` (the shape of `oc adm release info -o json`), `name`
+    /// (one tag name a line), `digest` or `pullspec` (one image a line).
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<InfoFormat>,
+}
+
+/// The `compose info -o` formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InfoFormat {
+    /// oc's `ReleaseInfo` JSON: `image`, `digest`, `config`, `metadata`, `references`, …
+    Json,
+    /// The tag names.
+    Name,
+    /// The image digests.
+    Digest,
+    /// The image pull specs.
+    Pullspec,
+}
+
+/// `compose completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to write the completion script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `compose man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write `compose.1` and one `compose-VERB.1` page per command into
+    /// (created if missing; existing pages are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `compose diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The old release: an OCI layout directory, `oci:DIR[:TAG]`, or an image reference
-    /// resolved through the registries of `--stream`.
+    /// read from its registry.
     pub from: String,
     /// The new release, named the same ways.
     pub to: String,
     /// Also print a unified diff of every added, removed or changed manifest.
     #[arg(long)]
     pub patch: bool,
-    /// A stream file whose registries resolve image references.
+    /// A stream file whose `[registries]` mirrors are tried first for image references.
     #[arg(long, value_name = "STREAM")]
     pub stream: Option<PathBuf>,
 }
@@ -365,9 +429,13 @@ pub struct ExportTektonArgs {
     /// version>`); pin it by digest (`…@sha256:…`) so that every task runs the same compose.
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
-    /// Write the YAML to this file (atomically) instead of stdout.
+    /// Write the YAML to this file (atomically) instead of stdout; never the stream or its
+    /// lock, and an existing file with other content only with `--force`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace the `--out` file if it exists with other content.
+    #[arg(long)]
+    pub force: bool,
     /// The stream file's path in the repository checkout the pipeline's `source` workspace
     /// holds (default: STREAM relative to the git checkout holding it, else to the current
     /// directory).

@@ -1,5 +1,6 @@
 //! One module per verb; each turns its arguments into calls to the library crates.
 
+pub mod completion;
 pub mod diff;
 pub mod export;
 pub mod image;
@@ -95,10 +96,13 @@ pub fn plugin_fetcher(
 }
 
 /// Where a release named on the command line is read from: an OCI layout directory,
-/// `oci:DIR[:TAG]`, or an image reference resolved through the registries of `stream`.
+/// `oci:DIR[:TAG]`, or an image reference read from the registry it names (with the
+/// command line's credentials and `--insecure-registry` rules, as `run` reads), through
+/// the mirrors of `stream` first when one is given.
 fn locate(
     text: &str,
     stream: Option<&Path>,
+    global: &Global,
 ) -> anyhow::Result<(Arc<dyn ImageSource>, Reference, String)> {
     let layout_spec = text
         .strip_prefix("oci:")
@@ -115,12 +119,15 @@ fn locate(
             Some(tag) => Reference::parse(&format!("localhost/release:{tag}"))
                 .with_context(|| format!("`{tag}` is not a valid tag"))?,
             None => {
-                // cosign signature images (`sha256-<hex>.sig`) sit beside the release.
+                // cosign signatures (`sha256-<hex>.sig`) and SBOMs (`.sbom`) sit beside the release.
                 let entries: Vec<_> = layout
                     .index()
                     .manifests
                     .iter()
-                    .filter(|d| !d.ref_name().is_some_and(|n| n.ends_with(".sig")))
+                    .filter(|d| {
+                        !d.ref_name()
+                            .is_some_and(compose_signing::publish::is_attachment_tag)
+                    })
                     .collect();
                 let [only] = entries.as_slice() else {
                     bail!(
@@ -133,23 +140,26 @@ fn locate(
         };
         return Ok((Arc::new(layout), reference, format!("oci:{dir}")));
     }
-    let Some(stream) = stream else {
-        bail!(
-            "`{text}` is not an OCI layout directory; to read an image reference, name the stream whose registries hold it with `--stream`"
-        );
-    };
-    let stream = load_stream(stream)?;
-    let mirrors = compose_pipeline::sources::mirrors(&stream)?;
-    let reference =
-        Reference::parse(text).with_context(|| format!("`{text}` is not an image reference"))?;
+    let reference = Reference::parse(text).with_context(|| {
+        format!("`{text}` is neither an OCI layout directory nor an image reference")
+    })?;
     let location = reference.repository_path();
-    Ok((Arc::new(mirrors), reference, location))
+    let remotes = registries(global)?;
+    let source: Arc<dyn ImageSource> = match stream {
+        Some(stream) => stream_source(&load_stream(stream)?, &remotes)?,
+        None => remotes,
+    };
+    Ok((source, reference, location))
 }
 
 /// Reads a release named on the command line (see [`locate`]); also returns where it was
 /// read from, for display (`oci:DIR` or the repository).
-pub fn open_release(text: &str, stream: Option<&Path>) -> anyhow::Result<(ReleaseImage, String)> {
-    let (source, reference, location) = locate(text, stream)?;
+pub fn open_release(
+    text: &str,
+    stream: Option<&Path>,
+    global: &Global,
+) -> anyhow::Result<(ReleaseImage, String)> {
+    let (source, reference, location) = locate(text, stream, global)?;
     let image = read_release_image(source.as_ref(), &reference)
         .with_context(|| format!("reading the release `{text}`"))?;
     Ok((image, location))

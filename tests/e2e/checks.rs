@@ -67,8 +67,7 @@ fn scos_run_writes_reports_a_junit_consumer_reads() {
 fn a_stream_that_keeps_rhel_content_is_stopped_by_its_test_stage() {
     let s = Scratch::new();
     let out = s.path().join("forgets-rhel");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("previous-release"), "keep me").unwrap();
+    previous_output(&out);
     let before = snapshot(&out);
     let err = fails(&s.compose(&[
         "run",

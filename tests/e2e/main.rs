@@ -6,10 +6,18 @@
 
 mod bad_input;
 mod checks;
+mod cli;
+mod fuzz_stream;
+mod host_faults;
 mod image;
 mod languages;
+mod outputs;
+mod patch_layout;
+mod payload_writes;
 mod plugin_logic;
+mod real_payloads;
 mod registry;
+mod remote_info;
 mod sandbox;
 mod scos;
 mod signing;

@@ -87,7 +87,7 @@ impl Registry {
     }
 
     /// A registry on a copy of the fixture: the whole sample mirror pushed by skopeo.
-    fn with_mirror() -> Registry {
+    pub(crate) fn with_mirror() -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let storage = dir.path().join("storage");
         copy_dir(fixture_storage(), &storage);

@@ -63,8 +63,7 @@ plugin = "{}"
 fn run_fails(s: &Scratch, text: &str) -> (String, Duration) {
     let file = s.write("sandbox.toml", text);
     let out = s.path().join("out");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("previous-release"), "keep me").unwrap();
+    previous_output(&out);
     let before = snapshot(&out);
     let started = Instant::now();
     let o = s.compose(&[
@@ -200,4 +199,229 @@ fn importing_the_registry_without_a_grant_is_refused_before_running() {
     let (err, _) = run_fails(&s, &stream("guest-registry-without-grant", ""));
     assert!(err.contains("okd:compose/registry@0.1.0"), "{err}");
     assert!(err.contains("grants.registry"), "{err}");
+}
+
+/// A TCP server on 127.0.0.1 that accepts every connection and never answers (nor closes it);
+/// returns its address.
+fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => held.push(stream),
+                Err(_) => break,
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_host_call_blocked_on_a_silent_registry_ends_at_the_stage_deadline() {
+    let s = Scratch::new();
+    let registry = silent_server();
+    // The base release still comes from the mirror; the stage's `resolve` of
+    // `quay.io/okd/scos-content:x` goes to the registry that never answers.
+    let text = stream(
+        "guest-registry-without-grant",
+        "grants = { registry = [\"quay.io/okd/*\"] }\nlimits = { timeout = \"2s\" }",
+    )
+    .replace(
+        "\n[[stage]]",
+        &format!("\n[registries.\"quay.io/okd\"]\nregistry = \"http://{registry}\"\n\n[[stage]]"),
+    );
+    let (err, took) = run_fails(&s, &text);
+    assert!(err.contains("time limit of 2s"), "{err}");
+    assert!(err.contains("guest_registry_without_grant"), "{err}");
+    assert!(took < Duration::from_secs(15), "took {took:?}: {err}");
+}
+
+#[test]
+fn a_run_export_of_the_wrong_type_is_refused_when_the_plugin_loads() {
+    let s = Scratch::new();
+    // A well-behaved first stage: refusing the second plugin must come before it runs.
+    let text = stream("guest-wrong-run", "").replace(
+        "\n[[stage]]",
+        &format!(
+            "\n[[stage]]\nname = \"first\"\nplugin = \"{}\"\n\n[[stage]]",
+            guest("guest-well-behaved")
+        ),
+    );
+    let file = s.write("sandbox.toml", &text);
+    let out = s.path().join("out");
+    let plan = ["plan", file.to_str().unwrap(), "-v"];
+    let run = [
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-v",
+    ];
+    for args in [&plan[..], &run[..]] {
+        let command = args[0];
+        let err = fails(&s.compose(args));
+        assert!(err.contains("stage `misbehave`"), "{command}: {err}");
+        assert!(err.contains("guest_wrong_run.wasm"), "{command}: {err}");
+        assert!(err.contains("export `run`"), "{command}: {err}");
+        assert!(err.contains("wrong type"), "{command}: {err}");
+        assert!(
+            !err.contains("hello from stdout"),
+            "{command}: a stage ran: {err}"
+        );
+        assert!(!out.exists(), "{command}: wrote an output");
+    }
+}
+
+#[test]
+fn plan_describes_a_plugin_within_its_stage_limits() {
+    let s = Scratch::new();
+    let file = s.write(
+        "sandbox.toml",
+        &stream("guest-slow-describe", "limits = { timeout = \"1s\" }"),
+    );
+    let started = Instant::now();
+    let o = s.compose(&["plan", file.to_str().unwrap()]);
+    let took = started.elapsed();
+    let err = fails(&o);
+    assert!(err.contains("time limit of 1s"), "{err}");
+    assert!(err.contains("stage `misbehave`"), "{err}");
+    assert!(took < Duration::from_secs(15), "took {took:?}: {err}");
+}
+
+#[test]
+fn guest_output_is_capped_per_stage_and_never_crashes_the_guest() {
+    let s = Scratch::new();
+    let mib = 1024 * 1024;
+    // 8 MiB of log lines, then 8 MiB on stdout and 1 MiB on stderr: every write must succeed
+    // (the guest's finding says so), and one cap of 1 MiB bounds all three.
+    let file = s.write(
+        "chatty.toml",
+        &stream(
+            "guest-chatty",
+            &format!(
+                "config = {{ log = {}, stdout = {}, stderr = {} }}",
+                8 * mib,
+                8 * mib,
+                mib
+            ),
+        ),
+    );
+    let out = s.path().join("out");
+    let o = s.compose(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-v",
+    ]);
+    ok(&o);
+    let log = stderr(&o);
+    assert_eq!(
+        log.matches("output cap of 1 MiB").count(),
+        1,
+        "not one warning: {}",
+        &log[log.len().saturating_sub(2000)..]
+    );
+    assert!(
+        log.contains("guest-chatty log line 00000000"),
+        "the first lines are kept"
+    );
+    // The log lines came first and took the cap but a few bytes: at most the start of one
+    // stdout line, and nothing of stderr, is left.
+    assert!(
+        log.matches("guest-chatty stdout line").count() <= 1,
+        "stdout past the cap was kept"
+    );
+    assert!(
+        !log.contains("guest-chatty stderr line"),
+        "stderr past the cap was kept"
+    );
+    assert!(
+        !log.contains("guest-chatty log line 00100000"),
+        "log lines past the cap were kept"
+    );
+    // 1 MiB of guest output, each line tagged with the stage and plugin.
+    assert!(log.len() < 5 * mib, "{} bytes of log", log.len());
+}
+
+#[test]
+fn a_tampered_plugin_cache_is_recompiled_with_a_warning() {
+    let s = Scratch::new();
+    let text = stream("guest-chatty", "config = { stdout = 200 }").replace(
+        "\n[[stage]]",
+        &format!(
+            "\n[[stage]]\nname = \"first\"\nplugin = \"{}\"\n\n[[stage]]",
+            guest("guest-well-behaved")
+        ),
+    );
+    let file = s.write("two.toml", &text);
+    let out = s.path().join("out");
+    let run = || {
+        let o = s.compose(&[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-v",
+        ]);
+        ok(&o);
+        stderr(&o)
+    };
+    let warning = "does not match the plugin it is named for";
+    // Each stage ran its own plugin: the first prints `hello from stdout`, the second (the
+    // stage `misbehave`) numbered lines.
+    let ran_the_right_plugins = |log: &str| {
+        let tagged = |needle: &str, stage: &str| {
+            log.lines()
+                .any(|l| l.contains(needle) && l.contains(&format!("stage=\"{stage}\"")))
+        };
+        assert!(tagged("hello from stdout", "first"), "{log}");
+        assert!(tagged("guest-chatty stdout line", "misbehave"), "{log}");
+        assert!(!tagged("hello from stdout", "misbehave"), "{log}");
+        assert!(!tagged("guest-chatty stdout line", "first"), "{log}");
+    };
+    let log = run();
+    ran_the_right_plugins(&log);
+    assert!(!log.contains(warning), "{log}");
+
+    let cached = |name: &str| {
+        let wasm = std::fs::read(guest(name)).unwrap();
+        let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wasm));
+        let found: Vec<PathBuf> = std::fs::read_dir(s.path().join("cache"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with(&hex) && n.ends_with(".cwasm")
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        found[0].clone()
+    };
+    let (a, b) = (cached("guest-well-behaved"), cached("guest-chatty"));
+
+    // Swapped: each file holds the other plugin's compiled code.
+    let swap = s.path().join("swap");
+    std::fs::rename(&a, &swap).unwrap();
+    std::fs::rename(&b, &a).unwrap();
+    std::fs::rename(&swap, &b).unwrap();
+    let log = run();
+    assert_eq!(log.matches(warning).count(), 2, "{log}");
+    ran_the_right_plugins(&log);
+    // Recompiled and rewritten: the next run trusts the cache again.
+    let log = run();
+    assert!(!log.contains(warning), "{log}");
+    ran_the_right_plugins(&log);
+
+    // Flipped bytes, all over the compiled code.
+    let mut bytes = std::fs::read(&a).unwrap();
+    for i in (64..bytes.len()).step_by(997) {
+        bytes[i] ^= 0x5a;
+    }
+    std::fs::write(&a, &bytes).unwrap();
+    let log = run();
+    assert_eq!(log.matches(warning).count(), 1, "{log}");
+    ran_the_right_plugins(&log);
 }

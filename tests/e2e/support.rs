@@ -165,6 +165,48 @@ pub fn extract_top_layer(layout: &Path, tag: &str, dest: &Path) {
     assert!(o.status.success(), "tar failed: {}", stderr(&o));
 }
 
+/// Makes `out` look like an earlier output of compose (its marker, and a file that must
+/// survive a failed run): `--out` replaces only what compose wrote.
+pub fn previous_output(out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::write(
+        out.join(".compose-output"),
+        "{\"written-by\":\"compose\"}\n",
+    )
+    .unwrap();
+    std::fs::write(out.join("previous-release"), "keep me").unwrap();
+}
+
+/// Every entry under `dir` (files and directories) with its inode, modification time and,
+/// for files, bytes: equal before and after only if nothing was written, replaced or renamed.
+pub fn untouched(dir: &Path) -> Vec<(PathBuf, u64, i64, i64, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&d).unwrap();
+        out.push((
+            d.clone(),
+            meta.ino(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            Vec::new(),
+        ));
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p, meta.ino(), meta.mtime(), meta.mtime_nsec(), bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Every file under `dir` with its bytes, for "untouched" checks.
 pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();

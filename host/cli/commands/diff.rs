@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use compose_payload::diff::{ReleaseDiff, diff_releases, unified_diff};
 
-use crate::args::DiffArgs;
+use crate::args::{DiffArgs, Global};
 use crate::commands::open_release;
 use crate::output::Output;
 
@@ -15,10 +15,10 @@ fn digest_of(pullspec: &str) -> &str {
 }
 
 /// Prints the differences between two releases.
-pub fn execute(args: &DiffArgs, output: &Output) -> anyhow::Result<()> {
+pub fn execute(args: &DiffArgs, global: &Global, output: &Output) -> anyhow::Result<()> {
     let stream = args.stream.as_deref();
-    let (old, _) = open_release(&args.from, stream)?;
-    let (new, _) = open_release(&args.to, stream)?;
+    let (old, _) = open_release(&args.from, stream, global)?;
+    let (new, _) = open_release(&args.to, stream, global)?;
     let diff = diff_releases(&old.release, &new.release);
     if output.is_json() {
         output.json_line(&serde_json::json!({
@@ -41,6 +41,7 @@ pub fn execute(args: &DiffArgs, output: &Output) -> anyhow::Result<()> {
     }
     render_images(&mut text, &diff);
     render_manifests(&mut text, &diff);
+    render_files(&mut text, &diff);
     if diff.metadata_changed {
         let _ = writeln!(
             text,
@@ -76,6 +77,28 @@ pub fn execute(args: &DiffArgs, output: &Output) -> anyhow::Result<()> {
     }
     output.data(&text);
     Ok(())
+}
+
+/// The files of `release-manifests/` that are not manifests (scripts, text), by name.
+fn render_files(text: &mut String, diff: &ReleaseDiff) {
+    let sections = [
+        ("Added", &diff.files_added),
+        ("Removed", &diff.files_removed),
+        ("Changed", &diff.files_changed),
+    ];
+    if sections.iter().all(|(_, names)| names.is_empty()) {
+        return;
+    }
+    text.push_str("Other files:\n");
+    for (label, names) in sections {
+        if !names.is_empty() {
+            let _ = writeln!(text, "  {label}:");
+            for name in names {
+                let _ = writeln!(text, "    {name}");
+            }
+        }
+    }
+    text.push('\n');
 }
 
 fn render_images(text: &mut String, diff: &ReleaseDiff) {

@@ -1,7 +1,7 @@
 //! `compose export tekton STREAM [--image IMAGE] [--out FILE]`: the stream as a Tekton
 //! Pipeline (one task per stage, pinned by the stream's lock) and an example PipelineRun.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use anyhow::{Context, bail};
 
@@ -66,7 +66,12 @@ async fn tekton(args: &ExportTektonArgs, global: &Global, output: &Output) -> an
     notes.extend(export.notes.iter().cloned());
 
     if let Some(out) = &args.out {
-        write_atomically(out, &yaml)?;
+        crate::files::write_output_file(
+            out,
+            yaml.as_bytes(),
+            &[&args.stream, &stream.path, &lock_path],
+            args.force,
+        )?;
     } else if !output.is_json() {
         output.data(&yaml);
     }
@@ -139,28 +144,4 @@ fn slashes(path: &Path) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// Writes `text` to `path` through a temporary file beside it and a rename.
-fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .with_context(|| format!("`{}` is not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, text)
-        .with_context(|| format!("writing `{}`", tmp.display()))
-        .and_then(|()| {
-            std::fs::rename(&tmp, path).with_context(|| format!("writing `{}`", path.display()))
-        })
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
 }

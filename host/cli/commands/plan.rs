@@ -9,6 +9,7 @@ use crate::output::Output;
 /// Resolves every plugin and prints the plan.
 pub async fn execute(args: &StreamArgs, global: &Global, output: &Output) -> anyhow::Result<()> {
     let stream = load_stream(&args.stream)?;
+    crate::commands::validate::check_stock_configs(&stream, global).await?;
     let runtime = runtime(global)?;
     let name = stream.name.clone();
     let registries = crate::commands::registries(global)?;
@@ -27,12 +28,16 @@ pub async fn execute(args: &StreamArgs, global: &Global, output: &Output) -> any
     let mut json_stages = Vec::new();
     let mut refused = 0;
     for (i, s) in plan.stages.iter().enumerate() {
-        let info = s.plugin()?.describe(&runtime).await.with_context(|| {
-            format!(
-                "describing plugin `{}` of stage `{}`",
-                s.label, s.stage.name
-            )
-        })?;
+        let info = s
+            .plugin()?
+            .describe_within(&runtime, s.spec.limits)
+            .await
+            .with_context(|| {
+                format!(
+                    "describing plugin `{}` of stage `{}`",
+                    s.label, s.stage.name
+                )
+            })?;
         text.push_str(&format!(
             "\n{}. {}  {} {} ({})\n   plugin  {} {}\n   limits  memory {} MiB, timeout {:?}\n",
             i + 1,
@@ -45,6 +50,14 @@ pub async fn execute(args: &StreamArgs, global: &Global, output: &Output) -> any
             s.spec.limits.memory >> 20,
             s.spec.limits.timeout
         ));
+        // The directories the sandbox opens, as resolved (links followed): what the stage reads.
+        for dir in &s.spec.grants.dirs {
+            text.push_str(&format!(
+                "   files   {:<44} read-only {}\n",
+                dir.guest,
+                dir.host.display()
+            ));
+        }
         for import in &s.imports {
             if !import.granted {
                 refused += 1;
@@ -69,6 +82,9 @@ pub async fn execute(args: &StreamArgs, global: &Global, output: &Output) -> any
             "description": info.description,
             "imports": s.imports.iter().map(|i| serde_json::json!({
                 "interface": i.interface, "granted": i.granted, "reason": i.reason
+            })).collect::<Vec<_>>(),
+            "files": s.spec.grants.dirs.iter().map(|d| serde_json::json!({
+                "guest": d.guest, "host": d.host.display().to_string()
             })).collect::<Vec<_>>(),
             "memory": s.spec.limits.memory,
             "timeout-millis": s.spec.limits.timeout.as_millis() as u64,

@@ -161,7 +161,7 @@ fn pull(args: &PluginPullArgs, global: &Global, output: &Output) -> anyhow::Resu
         let name = reference.repository.rsplit('/').next().unwrap_or("plugin");
         PathBuf::from(format!("{name}.wasm"))
     });
-    std::fs::write(&out, &fetched.bytes).with_context(|| format!("writing `{}`", out.display()))?;
+    crate::files::write_output_file(&out, &fetched.bytes, &[], args.force)?;
     if output.is_json() {
         output.json_line(
             &serde_json::json!({"event": "plugin-pulled", "out": out, "plugin": fetched}),

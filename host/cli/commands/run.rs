@@ -158,6 +158,7 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
             location.display()
         ));
         output.status(&format!("done in {:.0} ms", outcome.total_millis));
+        output.run_summary();
     }
     Ok(())
 }

@@ -29,7 +29,9 @@ fn open(text: &str) -> anyhow::Result<(OciLayout, String)> {
         .iter()
         .filter(|d| match tag {
             Some(tag) => d.ref_name() == Some(tag),
-            None => !d.ref_name().is_some_and(|n| n.ends_with(".sig")),
+            None => !d
+                .ref_name()
+                .is_some_and(compose_signing::publish::is_attachment_tag),
         })
         .cloned()
         .collect();
@@ -53,8 +55,9 @@ pub async fn execute(args: &VerifyArgs, global: &Global, output: &Output) -> any
     let mut trusted = TrustedKeys::default();
     let mut ids = Vec::new();
     for path in &args.key {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the public key `{}`", path.display()))?;
+        let text = compose_signing::keys::read_key_file(path)
+            .with_context(|| format!("reading the public key `{}`", path.display()))?
+            .with_context(|| format!("the public key `{}` does not exist", path.display()))?;
         let key = PublicKey::parse(&text)
             .with_context(|| format!("reading the public key `{}`", path.display()))?;
         ids.extend(key.ids());

@@ -41,6 +41,13 @@ pub struct ReleaseDiff {
     pub manifests_removed: Vec<String>,
     /// Manifests in both with different text.
     pub manifests_changed: Vec<ChangedManifest>,
+    /// Other files of `release-manifests/` (not manifests: scripts, text) only in the new
+    /// release.
+    pub files_added: Vec<String>,
+    /// Other files only in the old release.
+    pub files_removed: Vec<String>,
+    /// Other files in both with different bytes.
+    pub files_changed: Vec<String>,
     /// Whether `release-metadata` differs beyond the version.
     pub metadata_changed: bool,
 }
@@ -54,6 +61,9 @@ impl ReleaseDiff {
             && self.manifests_added.is_empty()
             && self.manifests_removed.is_empty()
             && self.manifests_changed.is_empty()
+            && self.files_added.is_empty()
+            && self.files_removed.is_empty()
+            && self.files_changed.is_empty()
             && !self.metadata_changed
     }
 }
@@ -97,6 +107,18 @@ pub fn diff_releases(old: &Release, new: &Release) -> ReleaseDiff {
     for name in old.manifests.keys() {
         if !new.manifests.contains_key(name) {
             d.manifests_removed.push(name.clone());
+        }
+    }
+    for (name, data) in &new.files {
+        match old.files.get(name) {
+            None => d.files_added.push(name.clone()),
+            Some(before) if before != data => d.files_changed.push(name.clone()),
+            Some(_) => {}
+        }
+    }
+    for name in old.files.keys() {
+        if !new.files.contains_key(name) {
+            d.files_removed.push(name.clone());
         }
     }
     let mut old_meta = old.metadata.clone();
@@ -156,6 +178,7 @@ mod tests {
                 .iter()
                 .map(|(n, t)| (n.to_string(), t.to_string()))
                 .collect(),
+            files: BTreeMap::new(),
             annotations: BTreeMap::new(),
             created: String::new(),
             attachments: Vec::new(),
@@ -193,6 +216,29 @@ mod tests {
             "a renamed release alone is no metadata change"
         );
         assert!(diff_releases(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn files_that_are_not_manifests_are_compared_byte_for_byte() {
+        let mut a = release("4.15.0", &[], &[("0000_a.yaml", "x: 1\n")]);
+        let mut b = a.clone();
+        let script = "0000_50_cluster-kube-apiserver-operator_gensccroles.sh";
+        a.files.insert(script.into(), b"#!/bin/bash\n".to_vec());
+        a.files.insert("gone.txt".into(), b"x".to_vec());
+        b.files
+            .insert(script.into(), b"#!/bin/bash\nset -e\n".to_vec());
+        b.files.insert("new.txt".into(), vec![0xff]);
+        let d = diff_releases(&a, &b);
+        assert_eq!(d.files_added, vec!["new.txt".to_string()]);
+        assert_eq!(d.files_removed, vec!["gone.txt".to_string()]);
+        assert_eq!(d.files_changed, vec![script.to_string()]);
+        assert!(!d.is_empty());
+        // A file that only disappears is a change, not "No changes".
+        let mut c = a.clone();
+        c.files.clear();
+        let d = diff_releases(&a, &c);
+        assert_eq!(d.files_removed.len(), 2);
+        assert!(!d.is_empty());
     }
 
     #[test]

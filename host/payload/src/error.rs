@@ -11,6 +11,15 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A name for a file of `release-manifests/` that is not a manifest (a script, a text
+    /// file) that is not a plain file name, or that is reserved.
+    #[error("invalid release file name `{name}`: {reason}")]
+    InvalidFileName {
+        /// The name given.
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A tag name that is not a valid ImageStream tag.
     #[error("invalid image tag name `{0}`: must be 1 to 128 of `A-Z a-z 0-9 . _ -`")]
     InvalidTagName(String),

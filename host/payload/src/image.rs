@@ -13,8 +13,8 @@ use crate::oci::{
     canonical_json, sha256_digest,
 };
 use crate::release::{
-    CINCINNATI_KIND, Release, ReleaseMetadata, validate_manifest_name, validate_pullspec,
-    validate_tag_name,
+    CINCINNATI_KIND, Release, ReleaseMetadata, is_manifest_name, validate_file_name,
+    validate_manifest_name, validate_pullspec, validate_tag_name,
 };
 use crate::release_metadata::{read_release_metadata, validate_release_name};
 use crate::timestamp::parse_rfc3339_utc;
@@ -84,6 +84,9 @@ pub fn validate_release(release: &Release) -> Result<()> {
     parse_rfc3339_utc(&release.created)?;
     for name in release.manifests.keys() {
         validate_manifest_name(name)?;
+    }
+    for name in release.files.keys() {
+        validate_file_name(name)?;
     }
     for (key, image) in &release.images {
         if *key != image.name {
@@ -233,8 +236,9 @@ pub fn build_release_image(release: &Release, base: &BaseImage) -> Result<BuiltI
 ///   files exist they must agree, as the CVO requires;
 /// - created: `image-references` `creationTimestamp`, else the config's `created` when it is
 ///   in the strict form;
-/// - manifests: every `.yaml`/`.yml`/`.json` file, which must be UTF-8. Other files (oc's
-///   "metadata files") have no place in [`Release`] and are skipped.
+/// - manifests: every `.yaml`/`.yml`/`.json` file, which must be UTF-8;
+/// - files: every other file of `release-manifests/` (a script, a text file), byte for byte,
+///   as oc copies them.
 pub fn read_release(config: &Value, top_layer_gzip: &[u8]) -> Result<Release> {
     let files = crate::layer::read_release_layer(top_layer_gzip)?;
     let references = files
@@ -273,8 +277,15 @@ pub fn read_release(config: &Value, top_layer_gzip: &[u8]) -> Result<Release> {
             })?,
     };
     let mut manifests = BTreeMap::new();
+    let mut others = BTreeMap::new();
     for (name, bytes) in files {
         if name == IMAGE_REFERENCES || name == RELEASE_METADATA {
+            continue;
+        }
+        if !is_manifest_name(&name) {
+            if validate_file_name(&name).is_ok() {
+                others.insert(name, bytes);
+            }
             continue;
         }
         if validate_manifest_name(&name).is_err() {
@@ -288,6 +299,7 @@ pub fn read_release(config: &Value, top_layer_gzip: &[u8]) -> Result<Release> {
         metadata,
         images: references.images,
         manifests,
+        files: others,
         annotations: references.annotations,
         created,
         attachments: Vec::new(),
@@ -529,5 +541,26 @@ mod tests {
         assert_eq!(back.name, NAME);
         assert_eq!(back.metadata, ReleaseMetadata::new(NAME));
         assert!(back.manifests.is_empty());
+        assert_eq!(back.files["notes.txt"], b"ignored");
+    }
+
+    #[test]
+    fn files_that_are_not_manifests_round_trip_byte_for_byte() {
+        let mut r = release();
+        let script = "0000_50_cluster-kube-apiserver-operator_04_gensccroles.sh";
+        let bytes = b"#!/bin/bash\n\xff\xfe not UTF-8\n".to_vec();
+        r.write_file(script, bytes.clone()).unwrap();
+        let built = build_release_image(&r, &base()).unwrap();
+        let files = read_release_layer(&built.layer.gzip).unwrap();
+        assert_eq!(files[script], bytes);
+        let config: Value = serde_json::from_slice(&built.config).unwrap();
+        let back = read_release(&config, &built.layer.gzip).unwrap();
+        assert_eq!(back.files[script], bytes);
+        assert_eq!(back, r);
+        // A release without other files keeps the layer it had.
+        let plain = build_release_image(&release(), &base()).unwrap();
+        assert_ne!(plain.layer.digest, built.layer.digest);
+        r.files.clear();
+        assert_eq!(build_release_image(&r, &base()).unwrap(), plain);
     }
 }

@@ -297,6 +297,7 @@ mod tests {
             metadata: ReleaseMetadata::new("4.17.0-okd-scos.0"),
             images,
             manifests: BTreeMap::new(),
+            files: BTreeMap::new(),
             annotations,
             created: "2024-03-10T01:01:16Z".into(),
             attachments: Vec::new(),

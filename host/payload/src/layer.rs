@@ -14,7 +14,7 @@ use tar::{Builder, EntryType, Header};
 use crate::error::{Error, Result};
 use crate::image_references::write_image_references;
 use crate::oci::sha256_digest;
-use crate::release::{Release, validate_manifest_name};
+use crate::release::{Release, validate_file_name, validate_manifest_name};
 use crate::release_metadata::write_release_metadata;
 use crate::timestamp::parse_rfc3339_utc;
 
@@ -43,7 +43,8 @@ pub struct LayerBlob {
 }
 
 /// Builds the release layer of `release`: the directory `release-manifests` (0777), then
-/// `image-references`, `release-metadata` and every manifest in name order (all 0444).
+/// `image-references`, `release-metadata` and every manifest and other file (a script, kept
+/// byte for byte) in name order (all 0444).
 pub fn build_release_layer(release: &Release) -> Result<LayerBlob> {
     let mtime = parse_rfc3339_utc(&release.created)?;
     let image_references = write_image_references(release)?;
@@ -62,11 +63,17 @@ pub fn build_release_layer(release: &Release) -> Result<LayerBlob> {
         (IMAGE_REFERENCES, &image_references),
         (RELEASE_METADATA, &release_metadata),
     ];
-    // BTreeMap iteration is already sorted by name.
+    let mut contents: Vec<(&str, &[u8])> = Vec::new();
     for (name, text) in &release.manifests {
         validate_manifest_name(name)?;
-        files.push((name, text.as_bytes()));
+        contents.push((name, text.as_bytes()));
     }
+    for (name, data) in &release.files {
+        validate_file_name(name)?;
+        contents.push((name, data));
+    }
+    contents.sort_by(|a, b| a.0.cmp(b.0));
+    files.extend(contents);
     for (name, data) in files {
         let path = format!("{RELEASE_DIR}/{name}");
         append(&mut tar, &path, EntryType::Regular, 0o444, mtime, data)?;
@@ -180,6 +187,7 @@ mod tests {
             metadata: ReleaseMetadata::new("4.17.0-okd-scos.0"),
             images: BTreeMap::new(),
             manifests: BTreeMap::new(),
+            files: BTreeMap::new(),
             annotations: BTreeMap::new(),
             created: "2024-03-10T01:01:16Z".into(),
             attachments: Vec::new(),

@@ -19,6 +19,7 @@
 //!     metadata: ReleaseMetadata::new("4.17.0-okd-scos.0"),
 //!     images: BTreeMap::new(),
 //!     manifests: BTreeMap::new(),
+//!     files: BTreeMap::new(),
 //!     annotations: BTreeMap::new(),
 //!     created: "2024-09-03T00:00:00Z".into(),
 //!     attachments: Vec::new(),
@@ -31,6 +32,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cvo_yaml;
 pub mod diff;
 pub mod error;
 mod gojson;

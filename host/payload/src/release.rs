@@ -77,6 +77,11 @@ pub struct Release {
     pub images: BTreeMap<String, Image>,
     /// Manifests by file name (flat, inside `release-manifests/`), as text.
     pub manifests: BTreeMap<String, String>,
+    /// The other files of `release-manifests/` by name, byte for byte: files that are not
+    /// manifests (not `.yaml`, `.yml` or `.json`, e.g. kube-apiserver-operator's
+    /// `0000_50_…_gensccroles.sh`). oc copies every file of an operator's manifest directory
+    /// into the payload; the CVO reads none of these, but a release keeps them as oc does.
+    pub files: BTreeMap<String, Vec<u8>>,
     /// ImageStream-level annotations of `image-references` (`release.openshift.io/from-release`).
     pub annotations: BTreeMap<String, String>,
     /// The creation time, RFC 3339 in UTC with seconds (`2024-03-10T01:01:16Z`); used for
@@ -95,6 +100,7 @@ impl Release {
             metadata: ReleaseMetadata::new(name),
             images: BTreeMap::new(),
             manifests: BTreeMap::new(),
+            files: BTreeMap::new(),
             annotations: BTreeMap::new(),
             created: created.to_string(),
             attachments: Vec::new(),
@@ -119,6 +125,14 @@ impl Release {
     pub fn write_manifest(&mut self, path: &str, content: String) -> Result<()> {
         validate_manifest_name(path)?;
         self.manifests.insert(path.to_string(), content);
+        Ok(())
+    }
+
+    /// Adds or replaces a file that is not a manifest (see [`Release::files`]) after checking
+    /// its name.
+    pub fn write_file(&mut self, path: &str, data: Vec<u8>) -> Result<()> {
+        validate_file_name(path)?;
+        self.files.insert(path.to_string(), data);
         Ok(())
     }
 
@@ -172,23 +186,77 @@ impl Release {
         Ok(changed)
     }
 
-    /// Replaces the release version `old` by `new` wherever it stands as a whole word in the
-    /// manifests (operator versions in ClusterOperator status, `releaseVersion` keys), as a
-    /// payload rendered by `oc adm release new` under the new name would read. Returns the
-    /// names of the manifests that changed.
+    /// Renames the release's version in its files: replaces the release version `old` by
+    /// `new` where `oc adm release new` would have written it, so the payload reads as if oc
+    /// had rendered it under the new name. Returns the names of the manifests and other files
+    /// that changed.
+    ///
+    /// oc writes the release version over `0.0.1-snapshot` in every file it copies, with the
+    /// rule `(\W|^)0\.0\.1-snapshot([a-z0-9\-]*)` and an empty second group
+    /// (`pkg/cli/admin/release/image_mapper.go`, `NewComponentVersionsMapper`), and drops the
+    /// semver build metadata (`+…`) of the version it writes. The inverse rule here: `old`
+    /// (without build metadata) is replaced by `new` (without build metadata) where it is
+    /// preceded by the start of the file or a character other than `A-Z a-z 0-9 _`, and
+    /// followed by the end of the file or a character other than `a-z 0-9 -`. So
+    /// `0.0.1-snapshot_openshift`, which oc turned into `<version>_openshift`, is renamed, while
+    /// `<version>-foo` (oc's component version reference) and `x<version>` are not.
     pub fn rewrite_version(&mut self, old: &str, new: &str) -> Vec<String> {
+        let old = without_build_metadata(old);
+        let new = without_build_metadata(new);
         let mut changed = Vec::new();
         if old.is_empty() || old == new {
             return changed;
         }
         for (name, text) in self.manifests.iter_mut() {
-            if let Some(rewritten) = replace_reference(text, old, new) {
+            if let Some(rewritten) = replace_version(text.as_bytes(), old, new)
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+            {
                 *text = rewritten;
                 changed.push(name.clone());
             }
         }
+        for (name, data) in self.files.iter_mut() {
+            if let Some(rewritten) = replace_version(data, old, new) {
+                *data = rewritten;
+                changed.push(name.clone());
+            }
+        }
+        changed.sort();
         changed
     }
+}
+
+/// A semver version without its build metadata (`4.17.0+abc` -> `4.17.0`), as oc writes it.
+fn without_build_metadata(version: &str) -> &str {
+    version.split_once('+').map_or(version, |(v, _)| v)
+}
+
+/// Replaces `old` by `new` in `data` where oc's version rule puts a release version (see
+/// [`Release::rewrite_version`]); `None` if nothing matched.
+fn replace_version(data: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
+    let old = old.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let continues = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+    let mut out = Vec::with_capacity(data.len());
+    let mut any = false;
+    let mut i = 0;
+    let mut copied = 0;
+    while i + old.len() <= data.len() {
+        let hit = data[i..].starts_with(old)
+            && (i == 0 || !is_word(data[i - 1]))
+            && data.get(i + old.len()).is_none_or(|&b| !continues(b));
+        if hit {
+            out.extend_from_slice(&data[copied..i]);
+            out.extend_from_slice(new.as_bytes());
+            i += old.len();
+            copied = i;
+            any = true;
+        } else {
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&data[copied..]);
+    any.then_some(out)
 }
 
 /// Characters that may continue an image reference: a match followed by one of these is part
@@ -239,8 +307,41 @@ pub fn validate_manifest_name(name: &str) -> Result<()> {
     if name == "image-references" || name == "release-metadata" {
         return bad("is reserved for the release's own metadata");
     }
-    if !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")) {
+    if !is_manifest_name(name) {
         return bad("must end in `.yaml`, `.yml` or `.json`");
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return bad("must not contain control characters");
+    }
+    Ok(())
+}
+
+/// Whether a file of `release-manifests/` is a manifest the CVO reads: `.yaml`, `.yml` or
+/// `.json`. Every other file is kept byte for byte in [`Release::files`].
+pub fn is_manifest_name(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")
+}
+
+/// Checks the name of a file of `release-manifests/` that is not a manifest: a plain file
+/// name, not a manifest's (those go in [`Release::manifests`]) and not reserved.
+pub fn validate_file_name(name: &str) -> Result<()> {
+    let bad = |reason: &str| {
+        Err(Error::InvalidFileName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if name.is_empty() {
+        return bad("must not be empty");
+    }
+    if name.contains('/') || name.contains('\\') || name == "." || name == ".." {
+        return bad("must be a plain file name inside `release-manifests/`");
+    }
+    if name == "image-references" || name == "release-metadata" {
+        return bad("is reserved for the release's own metadata");
+    }
+    if is_manifest_name(name) {
+        return bad("is a manifest's name (`.yaml`, `.yml` or `.json`), not another file's");
     }
     if name.chars().any(|c| c.is_control()) {
         return bad("must not contain control characters");
@@ -295,6 +396,7 @@ mod tests {
             metadata: ReleaseMetadata::new("4.17.0-okd-scos.0"),
             images: BTreeMap::new(),
             manifests: BTreeMap::new(),
+            files: BTreeMap::new(),
             annotations: BTreeMap::new(),
             created: "2024-03-10T01:01:16Z".into(),
             attachments: Vec::new(),
@@ -318,6 +420,88 @@ mod tests {
             format!("image: {new}\nother: {old}x\n")
         );
         assert_eq!(r.manifests["b.yaml"], "nothing here\n");
+    }
+
+    #[test]
+    fn rename_follows_ocs_version_rule() {
+        let old = "4.15.0-0.okd-2024-03-10-010116";
+        let new = "4.17.0-okd-scos.0";
+        let mut r = release();
+        // What oc wrote for `0.0.1-snapshot`, `0.0.1-snapshot_openshift`, `"0.0.1-snapshot"`,
+        // `v0.0.1-snapshot` (word before: oc leaves it), `0.0.1-snapshot-kubernetes` (a
+        // component reference: oc writes that component's version, not the release's).
+        let text = format!(
+            "version: {old}\n\
+             OPERAND_OAUTH_SERVER_IMAGE_VERSION: \"{old}_openshift\"\n\
+             a: \"{old}\"\n\
+             b: x{old}\n\
+             c: _{old}\n\
+             d: {old}-kubernetes\n\
+             e: {old}1\n\
+             f: {old}.1\n\
+             g: -{old}:{old}\n\
+             {old}"
+        );
+        r.write_manifest("0000_50_a_01.yaml", text).unwrap();
+        r.write_manifest("0000_50_b_01.yaml", "version: 4.15.1\n".into())
+            .unwrap();
+        r.write_file(
+            "0000_50_a_02.sh",
+            format!("V={old}_openshift\n").into_bytes(),
+        )
+        .unwrap();
+        let changed = r.rewrite_version(&format!("{old}+build.1"), new);
+        assert_eq!(changed, ["0000_50_a_01.yaml", "0000_50_a_02.sh"]);
+        assert_eq!(
+            r.manifests["0000_50_a_01.yaml"],
+            format!(
+                "version: {new}\n\
+                 OPERAND_OAUTH_SERVER_IMAGE_VERSION: \"{new}_openshift\"\n\
+                 a: \"{new}\"\n\
+                 b: x{old}\n\
+                 c: _{old}\n\
+                 d: {old}-kubernetes\n\
+                 e: {old}1\n\
+                 f: {new}.1\n\
+                 g: -{new}:{new}\n\
+                 {new}"
+            )
+        );
+        assert_eq!(r.manifests["0000_50_b_01.yaml"], "version: 4.15.1\n");
+        assert_eq!(
+            r.files["0000_50_a_02.sh"],
+            format!("V={new}_openshift\n").as_bytes()
+        );
+        // oc writes a version without its build metadata.
+        let mut r = release();
+        r.write_manifest("0000_50_a_01.yaml", format!("v: {old}_x\n"))
+            .unwrap();
+        r.rewrite_version(old, "4.17.0+abc");
+        assert_eq!(r.manifests["0000_50_a_01.yaml"], "v: 4.17.0_x\n");
+        assert!(r.rewrite_version("4.17.0", "4.17.0").is_empty());
+    }
+
+    #[test]
+    fn other_file_names_are_checked() {
+        let mut r = release();
+        r.write_file("0000_50_x_gensccroles.sh", b"#!/bin/sh\n".to_vec())
+            .unwrap();
+        r.write_file("OWNERS", Vec::new()).unwrap();
+        assert_eq!(r.files.len(), 2);
+        for bad in [
+            "",
+            "a/b.sh",
+            "..",
+            "image-references",
+            "x.yaml",
+            "x.json",
+            "a\nb",
+        ] {
+            assert!(
+                matches!(validate_file_name(bad), Err(Error::InvalidFileName { .. })),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

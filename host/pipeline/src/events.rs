@@ -10,6 +10,14 @@ use compose_runtime::Finding;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
+    /// A plugin is being loaded: compiled, the first time, which may take seconds (a
+    /// terminal shows it with its elapsed time), or read from the cache.
+    PluginLoading {
+        /// The stage using it.
+        stage: String,
+        /// The plugin as the stream names it.
+        plugin: String,
+    },
     /// A plugin was resolved and compiled (or loaded from the cache).
     PluginLoaded {
         /// The stage using it.
@@ -146,7 +154,8 @@ impl Observer for Quiet {
     fn event(&self, _event: &Event) {}
 }
 
-/// Milliseconds of a duration, for events.
+/// Milliseconds of a duration, for events, rounded to the microsecond so that the value
+/// prints short and reads back (from a journal) as the same number.
 pub(crate) fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    d.as_micros() as f64 / 1000.0
 }

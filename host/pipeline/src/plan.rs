@@ -139,6 +139,7 @@ pub fn stage_spec(stage: &Stage) -> StageSpec {
         limits: Limits {
             memory: stage.limits.memory.unwrap_or(defaults.memory),
             timeout: stage.limits.timeout.unwrap_or(defaults.timeout),
+            output: stage.limits.output,
         },
     }
 }
@@ -185,7 +186,21 @@ pub fn plan_selected(
             });
             continue;
         }
-        let plugin = Arc::new(runtime.load(&label, &bytes)?);
+        // Loading checks the component against the stage world (the types of `describe` and
+        // `run` included): a plugin that is not a stage is refused here, naming its stage,
+        // before any stage of the stream runs.
+        observer.event(&Event::PluginLoading {
+            stage: stage.name.clone(),
+            plugin: label.clone(),
+        });
+        let plugin = Arc::new(runtime.load(&label, &bytes).map_err(|e| match e {
+            compose_runtime::Error::NotAStage { plugin, reason } => Error::Plugin {
+                stage: stage.name.clone(),
+                plugin,
+                reason: format!("it is not a compose stage: {reason}"),
+            },
+            other => Error::Runtime(other),
+        })?);
         observer.event(&Event::PluginLoaded {
             stage: stage.name.clone(),
             plugin: label.clone(),

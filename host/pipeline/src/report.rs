@@ -213,6 +213,16 @@ pub fn failed_report_dir(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
+/// Removes the reports of an earlier failed run (`<out>.failed/`): only the report files,
+/// then the directory if that left it empty, so nothing else a user keeps there is lost.
+pub fn remove_failed_report(out: &Path) {
+    let dir = failed_report_dir(out);
+    for name in [REPORT_JSON, JUNIT_XML, REPORT_MD] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    let _ = std::fs::remove_dir(&dir);
+}
+
 /// Writes the report files into `dir` (created if missing).
 pub fn write_files(dir: &Path, report: &Report<'_>) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;

@@ -96,6 +96,7 @@ pub async fn run(
     let started = Instant::now();
     plan.check_grants()?;
     let stream = &plan.stream;
+    check_output(stream, options)?;
     let loaded = match &options.state {
         Some(state) => {
             let loaded = crate::state::load(&state.dir)?;
@@ -222,9 +223,33 @@ pub async fn run(
             index: i + 1,
             total,
         });
-        let outcome = runtime
+        let outcome = match runtime
             .run_stage(planned.plugin()?, &spec, release, &services)
-            .await?;
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The stage failed or was stopped: the report names it, as for failed checks.
+                let finding = Finding {
+                    check: "stage-completed".into(),
+                    passed: false,
+                    severity: Severity::Error,
+                    subject: Some(planned.label.clone()),
+                    message: e.to_string(),
+                };
+                let (report, _) = finish_stage(
+                    planned,
+                    std::time::Duration::ZERO,
+                    std::time::Duration::ZERO,
+                    vec![finding],
+                    observer,
+                );
+                let mut all = journal.reports();
+                all.push(report);
+                write_failed_report(&options.out, stream, &all);
+                return Err(e.into());
+            }
+        };
         release = outcome.release;
         signing::after_stage(&planned.stage.name, &mut release, &keys, &current_digest)?;
         let (report, failed) = finish_stage(
@@ -238,16 +263,7 @@ pub async fn run(
         entry.report = Some(report);
         journal.stages.push(entry);
         if failed > 0 {
-            let dir = report::failed_report_dir(&options.out);
-            let all = journal.reports();
-            let written = Report::new(&stream.name, &stream.release, None, &all);
-            let report = match report::write_files(&dir, &written) {
-                Ok(()) => Some(dir),
-                Err(e) => {
-                    tracing::warn!("cannot write the report to `{}`: {e}", dir.display());
-                    None
-                }
-            };
+            let report = write_failed_report(&options.out, stream, &journal.reports());
             return Err(Error::ChecksFailed {
                 stage: planned.stage.name.clone(),
                 count: failed,
@@ -278,17 +294,22 @@ pub async fn run(
         source: mirrors.as_ref(),
     };
     if let Some(state) = &options.state {
-        if !selected.run.is_empty()
-            && let Some(last) = journal.stages.last_mut()
-        {
-            last.release_digest = Some(built.0.clone());
+        // A process that ran nothing (every selected stage already ran: a retried task)
+        // leaves the state exactly as it was, byte for byte and file for file.
+        let ran_nothing = selected.run.is_empty() && done > 0;
+        if !ran_nothing {
+            if !selected.run.is_empty()
+                && let Some(last) = journal.stages.last_mut()
+            {
+                last.release_digest = Some(built.0.clone());
+            }
+            save_state(&state.dir, &release, &journal, &built, &blobs)?;
+            observer.event(&Event::StateSaved {
+                dir: state.dir.display().to_string(),
+                digest: built.0.clone(),
+                pending: pending.clone(),
+            });
         }
-        save_state(&state.dir, &release, &journal, &built, &blobs)?;
-        observer.event(&Event::StateSaved {
-            dir: state.dir.display().to_string(),
-            digest: built.0.clone(),
-            pending: pending.clone(),
-        });
         if !pending.is_empty() {
             return Ok(RunOutcome {
                 stream: stream.name.clone(),
@@ -482,7 +503,7 @@ fn publish(
         source: Box::new(source),
     })?;
     // A report of an earlier failed run no longer describes this output.
-    let _ = std::fs::remove_dir_all(report::failed_report_dir(&options.out));
+    report::remove_failed_report(&options.out);
     if signed > 0 {
         observer.event(&Event::Signed {
             openpgp: published.openpgp,
@@ -500,6 +521,51 @@ fn publish(
         location: options.out.display().to_string(),
     });
     Ok((published, digest))
+}
+
+/// Writes the reports of a failed process to `<out>.failed/`; returns that directory, or
+/// `None` (with a warning) when it cannot be written.
+fn write_failed_report(
+    out: &std::path::Path,
+    stream: &Stream,
+    reports: &[StageReport],
+) -> Option<PathBuf> {
+    let dir = report::failed_report_dir(out);
+    let written = Report::new(&stream.name, &stream.release, None, reports);
+    match report::write_files(&dir, &written) {
+        Ok(()) => Some(dir),
+        Err(e) => {
+            tracing::warn!("cannot write the report to `{}`: {e}", dir.display());
+            None
+        }
+    }
+}
+
+/// Refuses an output that would replace something compose did not write (a user's files, a
+/// file) or an input of the run (the stream's directory, a mirror, a granted directory, the
+/// state), before any stage runs; publishing checks again.
+fn check_output(stream: &Stream, options: &RunOptions) -> Result<()> {
+    let mut protected: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = stream.path.parent() {
+        protected.push(if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir.to_path_buf()
+        });
+    }
+    protected.extend(stream.mirrors.iter().map(|m| m.path.clone()));
+    for stage in &stream.stages {
+        protected.extend(stage.grants.files.iter().map(|f| f.host.clone()));
+    }
+    if let Some(state) = &options.state {
+        protected.push(state.dir.clone());
+    }
+    let refused = |source| Error::Registry {
+        context: format!("cannot publish to `{}`", options.out.display()),
+        source: Box::new(source),
+    };
+    compose_registry::check_not_protected(&options.out, &protected).map_err(refused)?;
+    compose_registry::check_replaceable(&options.out).map_err(refused)
 }
 
 /// The working payload: the base release renamed to the stream's release, with the stream's

@@ -38,6 +38,13 @@ pub fn mirrors(stream: &Stream) -> Result<Mirrors> {
 /// `[registries."PREFIX"]` mirror, and every other reference read from the registry it names
 /// through `remotes`.
 pub fn mirrors_with(stream: &Stream, remotes: &Arc<RemoteRegistries>) -> Result<Mirrors> {
+    // Credentials go only to the registries the stream names, never to one a stage picks.
+    remotes
+        .restrict_credentials(named_registries(stream))
+        .map_err(|source| Error::Registry {
+            context: "the registries of the stream".to_string(),
+            source: Box::new(source),
+        })?;
     let entries = entries(stream, Some(remotes))?;
     let fallback: Arc<dyn ImageSource> = remotes.clone();
     Mirrors::new(entries)
@@ -46,6 +53,34 @@ pub fn mirrors_with(stream: &Stream, remotes: &Arc<RemoteRegistries>) -> Result<
             context: "the stream's `[registries]` mirrors".to_string(),
             source: Box::new(source),
         })
+}
+
+/// The registry hosts the stream itself names: `from`, `to`, the `[registries]` locations
+/// and the registries of its `oci://` plugins.
+pub fn named_registries(stream: &Stream) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    let references = std::iter::once(stream.from.as_str())
+        .chain(stream.to.as_deref())
+        .chain(stream.stages.iter().filter_map(|s| match &s.plugin {
+            compose_stream::PluginRef::Oci(reference) => Some(reference.as_str()),
+            _ => None,
+        }));
+    for text in references {
+        if let Ok(reference) = Reference::parse(text) {
+            hosts.push(reference.registry);
+        }
+    }
+    for remote in &stream.remotes {
+        hosts.push(
+            remote
+                .location
+                .split('/')
+                .next()
+                .unwrap_or(&remote.location)
+                .to_string(),
+        );
+    }
+    hosts
 }
 
 type Entries = Vec<(String, Arc<dyn ImageSource>)>;
@@ -119,11 +154,14 @@ impl compose_runtime::RegistryQuery for RegistryView {
     fn image_config(&self, reference: &str) -> std::result::Result<String, String> {
         let r = Reference::parse(reference).map_err(|e| e.to_string())?;
         let (_, manifest) = self.source.manifest(&r).map_err(|e| e.to_string())?;
-        let config = self
-            .source
-            .blob(&r, &manifest.config.digest)
-            .map_err(|e| e.to_string())?;
-        String::from_utf8(config).map_err(|e| format!("the image config is not UTF-8: {e}"))
+        let digest = &manifest.config.digest;
+        let config = self.source.blob(&r, digest).map_err(|e| e.to_string())?;
+        // Name the image and its config blob: the stage only knows it asked for `reference`.
+        let bad = |why: String| format!("the image config `{digest}` of `{reference}` {why}");
+        let text = String::from_utf8(config).map_err(|e| bad(format!("is not UTF-8 text: {e}")))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+            .map_err(|e| bad(format!("is not JSON: {e}")))?;
+        Ok(text)
     }
 }
 
@@ -187,6 +225,36 @@ mod tests {
                 store: self.location(),
             })
         }
+    }
+
+    #[test]
+    fn a_bad_image_config_is_named_with_its_image_and_blob() {
+        use compose_runtime::RegistryQuery as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = OciLayout::create(dir.path()).unwrap();
+        let truncated = b"{\"config\": {\"Labels\": ";
+        let config = layout.write_blob(truncated).unwrap();
+        let size = truncated.len();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{size}}},"layers":[]}}"#
+        );
+        let digest = layout.write_blob(manifest.as_bytes()).unwrap();
+        layout.set_ref(
+            compose_payload::oci::Descriptor::new(
+                "application/vnd.oci.image.manifest.v1+json",
+                &digest,
+                manifest.len() as u64,
+            ),
+            "quay.io/okd/broken:1",
+        );
+        let view = RegistryView::new(Arc::new(layout));
+        let err = view.image_config("quay.io/okd/broken:1").unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "the image config `{config}` of `quay.io/okd/broken:1` is not JSON"
+            )),
+            "{err}"
+        );
     }
 
     #[test]

@@ -443,6 +443,26 @@ mod tests {
     }
 
     #[test]
+    fn stage_timings_serialise_stably() {
+        // A journal read back and written again must be the same bytes, whatever the
+        // timings (a retried process compares them).
+        for micros in (0..20_000u64).chain([228_057, 228_056_999, u64::from(u32::MAX)]) {
+            let ms = crate::events::millis(std::time::Duration::from_micros(micros));
+            let report = StageReport {
+                stage: "select".into(),
+                plugin: "builtin:select-images".into(),
+                digest: sha256_digest(b"wasm"),
+                instantiate_millis: ms,
+                run_millis: ms * 3.0,
+                findings: Vec::new(),
+            };
+            let first = serde_json::to_string(&report).unwrap();
+            let back: StageReport = serde_json::from_str(&first).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), first, "{micros} us");
+        }
+    }
+
+    #[test]
     fn a_directory_that_is_not_a_state_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         assert!(load(&dir.path().join("missing")).unwrap().is_none());

@@ -162,6 +162,16 @@ pub enum Error {
     /// An output path that cannot be replaced (no file name, e.g. `/` or `..`).
     #[error("cannot publish to `{0}`: it must name a directory to create or replace")]
     InvalidOutput(PathBuf),
+    /// An output path that holds something compose did not write: it is never replaced.
+    #[error(
+        "refusing to replace `{path}`: {reason}; compose replaces only an empty directory or an output it wrote itself (remove it or choose another output)"
+    )]
+    NotAnOutput {
+        /// The output path given.
+        path: PathBuf,
+        /// What is there instead.
+        reason: String,
+    },
     /// A registry that could not be reached, or that kept failing, after every retry.
     #[error(
         "{operation} `{reference}` at registry `{registry}` failed after {attempts} attempt{}: {message}",

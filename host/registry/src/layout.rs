@@ -5,7 +5,7 @@
 //! place, so a crash never leaves a truncated blob under a valid name.
 
 use std::fs;
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use compose_payload::oci::{
@@ -13,11 +13,18 @@ use compose_payload::oci::{
 };
 
 use crate::error::{Error, Result};
+use crate::file::{MIB, read_regular};
 
 /// The `oci-layout` file name.
 const OCI_LAYOUT_FILE: &str = "oci-layout";
 /// The index file name.
 const INDEX_FILE: &str = "index.json";
+/// The largest `oci-layout` file read.
+const MAX_MARKER: u64 = MIB;
+/// The largest `index.json` read.
+const MAX_INDEX: u64 = 256 * MIB;
+/// The largest blob read into memory: layers of real payloads are well under this.
+const MAX_BLOB: u64 = 8 << 30;
 /// What we write into `oci-layout`.
 const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -60,12 +67,12 @@ impl OciLayout {
             reason,
         };
         let marker = path.join(OCI_LAYOUT_FILE);
-        let marker_bytes = match fs::read(&marker) {
+        let marker_bytes = match read_regular(&marker, MAX_MARKER) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Err(not_layout(format!("it has no `{OCI_LAYOUT_FILE}` file")));
             }
-            Err(e) => return Err(io_error("reading", &marker)(e)),
+            Err(e) => return Err(io_error("reading", &marker)(e.into_io())),
         };
         let version = serde_json::from_slice::<serde_json::Value>(&marker_bytes)
             .ok()
@@ -76,12 +83,12 @@ impl OciLayout {
             )));
         }
         let index_path = path.join(INDEX_FILE);
-        let index_bytes = match fs::read(&index_path) {
+        let index_bytes = match read_regular(&index_path, MAX_INDEX) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Err(not_layout(format!("it has no `{INDEX_FILE}`")));
             }
-            Err(e) => return Err(io_error("reading", &index_path)(e)),
+            Err(e) => return Err(io_error("reading", &index_path)(e.into_io())),
         };
         let index = serde_json::from_slice(&index_bytes).map_err(|source| Error::InvalidJson {
             path: index_path,
@@ -133,15 +140,15 @@ impl OciLayout {
     /// Reads the blob `digest`, always checking that its bytes hash to `digest`.
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let path = self.blob_path(digest)?;
-        let bytes = match fs::read(&path) {
+        let bytes = match read_regular(&path, MAX_BLOB) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Err(Error::MissingBlob {
                     store: self.root.clone(),
                     digest: digest.to_string(),
                 });
             }
-            Err(e) => return Err(io_error("reading", &path)(e)),
+            Err(e) => return Err(io_error("reading", &path)(e.into_io())),
         };
         let actual = sha256_digest(&bytes);
         if actual != digest {
@@ -314,6 +321,37 @@ mod tests {
             layout.read_blob("sha256:../../etc/passwd"),
             Err(Error::InvalidDigest(_))
         ));
+    }
+
+    #[test]
+    fn special_files_are_refused_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).unwrap();
+        let digest = sha256_digest(b"blob");
+        let path = layout.blob_path(&digest).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let err = layout.read_blob(&digest).unwrap_err();
+        let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(matches!(err, Error::Io { .. }), "{err:?}");
+        assert!(text.contains("character device"), "{text}");
+
+        let fifo = dir.path().join("index.json");
+        fs::remove_file(&fifo).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        let err = OciLayout::open(dir.path()).unwrap_err();
+        assert!(
+            std::error::Error::source(&err)
+                .unwrap()
+                .to_string()
+                .contains("FIFO"),
+            "{err:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

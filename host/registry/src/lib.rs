@@ -29,6 +29,7 @@
 pub mod artifact;
 pub mod auth;
 pub mod error;
+pub mod file;
 pub mod layout;
 pub mod mirror;
 pub mod publish;
@@ -43,7 +44,10 @@ pub use auth::{AuthStore, Credentials};
 pub use error::{Error, Result};
 pub use layout::OciLayout;
 pub use mirror::{Mirrors, PrefixMirror};
-pub use publish::{replace_layout, write_release_layout, write_release_layout_with};
+pub use publish::{
+    OUTPUT_MARKER, check_not_protected, check_replaceable, replace_layout, resolve_existing,
+    write_release_layout, write_release_layout_with,
+};
 pub use push::{PushContent, PushReport, push_content, push_image};
 pub use reference::Reference;
 pub use release::{ReleaseImage, read_base_image, read_release_image};

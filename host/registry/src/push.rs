@@ -118,7 +118,7 @@ pub async fn push_content(
             blobs.push(d.clone());
         }
     }
-    let registry = registries.registry(&target.registry)?;
+    let registry = registries.pusher(&target.registry)?;
     let concurrency = registries.config().concurrency.max(1);
     let target = target.clone();
     spawn(push_task(

@@ -78,6 +78,14 @@ impl Reference {
                 "the registry must be a host name with an optional `:port`",
             ));
         }
+        if let Some((_, port)) = registry.rsplit_once(':')
+            && !port.parse::<u16>().is_ok_and(|p| p > 0)
+        {
+            return Err(bad(&format!(
+                "the port `{port}` of the registry `{registry}` is out of range: \
+                 it must be from 1 to 65535"
+            )));
+        }
         if repository.len() > MAX_REPOSITORY_LEN {
             return Err(bad("the repository must be at most 255 characters"));
         }
@@ -255,6 +263,16 @@ mod tests {
     }
 
     #[test]
+    fn ports_must_be_in_range() {
+        assert_eq!(r("host:65535/a").registry, "host:65535");
+        let err = Reference::parse("host:99999/okd/release:4").unwrap_err();
+        assert!(
+            err.to_string().contains("port `99999`") && err.to_string().contains("65535"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn refuses_malformed_references() {
         for bad in [
             "",
@@ -269,6 +287,9 @@ mod tests {
             "quay.io/a.-b",
             "bad host!/a",
             "quay.io:port/a",
+            "host:99999/a/b:t",
+            "host:0/a",
+            "localhost:65536/a",
         ] {
             assert!(
                 matches!(Reference::parse(bad), Err(Error::InvalidReference { .. })),

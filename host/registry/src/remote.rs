@@ -4,22 +4,29 @@
 //! that reads every reference from the registry it names. Every manifest and blob read is
 //! checked against its digest. Plain HTTP is used only for loopback registries (`127.0.0.1`,
 //! `localhost`, `::1`, as docker does) and hosts named insecure ([`RemoteConfig::insecure`]);
-//! everything else is HTTPS with the system's roots (rustls, no OpenSSL). Network failures
-//! and server errors are retried with exponential backoff ([`RetryPolicy`]), then reported
-//! with the registry, the reference and the last error.
+//! everything else is HTTPS with the system's roots (rustls, no OpenSSL). Network failures,
+//! server errors and 429s are retried with exponential backoff ([`RetryPolicy`]), then
+//! reported with the registry, the reference and the last error. Every request has a deadline
+//! ([`RemoteConfig::request_timeout`], `$COMPOSE_REGISTRY_TIMEOUT`), so an operation ends
+//! within its attempts times that deadline, whatever the registry does.
+//!
+//! Credentials go only where they are meant to: [`RemoteRegistries::restrict_credentials`]
+//! limits reads to the registries a stream names; a manifest read must answer a manifest or
+//! an index.
 //!
 //! The [`ImageSource`] trait is synchronous while `oci-client` is async: requests run on a
 //! small runtime of their own, and a synchronous call waits for its answer (inside
 //! `block_in_place` when called from a multi-threaded tokio worker, so the caller's runtime
 //! keeps running). Async callers use the `*_async` methods, which never block.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use compose_payload::oci::{
-    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, OCI_INDEX, OCI_MANIFEST, sha256_digest,
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, OCI_INDEX, OCI_MANIFEST, is_index,
+    is_manifest, sha256_digest,
 };
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -71,10 +78,45 @@ pub struct RemoteConfig {
     pub retry: RetryPolicy,
     /// Blob uploads in flight at once during a push.
     pub concurrency: usize,
+    /// How long one request (connecting, sending, and reading the whole answer) may take
+    /// before it is abandoned (and retried): a registry that accepts a connection and then
+    /// never answers, or trickles its answer, is given up on after this.
+    pub request_timeout: Duration,
+}
+
+/// The variable that sets [`RemoteConfig::request_timeout`], in seconds.
+pub const TIMEOUT_VAR: &str = "COMPOSE_REGISTRY_TIMEOUT";
+/// The default [`RemoteConfig::request_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// Connecting to a registry may take at most this long (or the request timeout, if shorter).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A registry may stay silent at most this long while answering (or the request timeout, if
+/// shorter).
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The request timeout `$COMPOSE_REGISTRY_TIMEOUT` sets (seconds, fractions allowed), else
+/// [`DEFAULT_REQUEST_TIMEOUT`]. An unusable value is ignored with a warning.
+pub fn request_timeout_from_env() -> Duration {
+    let Some(value) = std::env::var_os(TIMEOUT_VAR) else {
+        return DEFAULT_REQUEST_TIMEOUT;
+    };
+    let text = value.to_string_lossy();
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Duration::from_secs_f64(secs),
+        _ => {
+            tracing::warn!(
+                "ignoring `{TIMEOUT_VAR}={text}`: it must be a number of seconds from 0 to 86400; \
+                 using {}s",
+                DEFAULT_REQUEST_TIMEOUT.as_secs()
+            );
+            DEFAULT_REQUEST_TIMEOUT
+        }
+    }
 }
 
 impl Default for RemoteConfig {
-    /// Anonymous, no insecure hosts, the default retries, 8 uploads at once.
+    /// Anonymous, no insecure hosts, the default retries, 8 uploads at once, and the request
+    /// timeout of `$COMPOSE_REGISTRY_TIMEOUT` (see [`request_timeout_from_env`]).
     fn default() -> Self {
         RemoteConfig {
             auth: AuthStore::anonymous(),
@@ -82,6 +124,7 @@ impl Default for RemoteConfig {
             require_tls: Vec::new(),
             retry: RetryPolicy::default(),
             concurrency: 8,
+            request_timeout: request_timeout_from_env(),
         }
     }
 }
@@ -175,9 +218,15 @@ where
 /// from the registry it names.
 pub struct RemoteRegistries {
     config: RemoteConfig,
+    /// The clients reads go through, by host.
     clients: Mutex<BTreeMap<String, Arc<RemoteRegistry>>>,
+    /// The clients pushes go through, by host: always with the credentials of the config.
+    pushers: Mutex<BTreeMap<String, Arc<RemoteRegistry>>>,
     /// Per-host TLS choices made by streams (`https://…`, `http://…`), over the config's.
     tls: Mutex<BTreeMap<String, bool>>,
+    /// When set, the only hosts reads send credentials to (the registries a stream names);
+    /// every other host is read anonymously.
+    credential_hosts: Mutex<Option<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for RemoteRegistries {
@@ -194,7 +243,38 @@ impl RemoteRegistries {
         RemoteRegistries {
             config,
             clients: Mutex::new(BTreeMap::new()),
+            pushers: Mutex::new(BTreeMap::new()),
             tls: Mutex::new(BTreeMap::new()),
+            credential_hosts: Mutex::new(None),
+        }
+    }
+
+    /// Sends credentials, on reads, only to `hosts` (`host` or `host:port`: the registries a
+    /// stream names in `from`, `to`, `[registries]` and its plugins) and reads every other
+    /// registry anonymously: a stage granted `["*"]` that resolves a reference of its own
+    /// choosing never makes compose hand the user's credentials to that host. Calling it again
+    /// adds hosts. Pushes ([`RemoteRegistries::pusher`]) go only to targets the user or the
+    /// stream named, and always carry credentials.
+    pub fn restrict_credentials<I, S>(&self, hosts: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let poisoned = || Error::Client("the client pool is poisoned".into());
+        let mut allowed = self.credential_hosts.lock().map_err(|_| poisoned())?;
+        let set = allowed.get_or_insert_with(BTreeSet::new);
+        set.extend(hosts.into_iter().map(Into::into));
+        // Clients made before with other credentials than they would now get: make them again.
+        let mut clients = self.clients.lock().map_err(|_| poisoned())?;
+        clients.retain(|host, client| client.with_credentials == set.contains(host));
+        Ok(())
+    }
+
+    /// Whether reads from `host` carry credentials.
+    pub fn sends_credentials_to(&self, host: &str) -> bool {
+        match self.credential_hosts.lock() {
+            Ok(allowed) => allowed.as_ref().is_none_or(|set| set.contains(host)),
+            Err(_) => false,
         }
     }
 
@@ -230,14 +310,40 @@ impl RemoteRegistries {
         if let Some(client) = clients.get(host) {
             return Ok(client.clone());
         }
-        let tls = self.tls.lock().ok().and_then(|t| t.get(host).copied());
-        let plain_http = match tls {
-            Some(tls) => !tls,
-            None => self.config.plain_http(host),
-        };
-        let client = Arc::new(RemoteRegistry::with_scheme(host, &self.config, plain_http)?);
+        let plain_http = self.plain_http_for(host);
+        let with_credentials = self.sends_credentials_to(host);
+        let mut client = RemoteRegistry::with_scheme(host, &self.config, plain_http)?;
+        if !with_credentials {
+            client.auth = Arc::new(AuthStore::anonymous());
+            client.with_credentials = false;
+        }
+        let client = Arc::new(client);
         clients.insert(host.to_string(), client.clone());
         Ok(client)
+    }
+
+    /// The client pushes to `host` go through: with the configured credentials whatever
+    /// [`RemoteRegistries::restrict_credentials`] says, since a push target is always named by
+    /// the user or the stream, never by a stage.
+    pub fn pusher(&self, host: &str) -> Result<Arc<RemoteRegistry>> {
+        let mut pushers = self
+            .pushers
+            .lock()
+            .map_err(|_| Error::Client("the client pool is poisoned".into()))?;
+        let plain_http = self.plain_http_for(host);
+        if let Some(client) = pushers.get(host).filter(|c| c.plain_http == plain_http) {
+            return Ok(client.clone());
+        }
+        let client = Arc::new(RemoteRegistry::with_scheme(host, &self.config, plain_http)?);
+        pushers.insert(host.to_string(), client.clone());
+        Ok(client)
+    }
+
+    fn plain_http_for(&self, host: &str) -> bool {
+        match self.tls.lock().ok().and_then(|t| t.get(host).copied()) {
+            Some(tls) => !tls,
+            None => self.config.plain_http(host),
+        }
     }
 }
 
@@ -264,7 +370,10 @@ pub struct RemoteRegistry {
     plain_http: bool,
     client: oci_client::Client,
     auth: Arc<AuthStore>,
+    /// Whether `auth` is the configured store (not the anonymous one of a restricted read).
+    with_credentials: bool,
     retry: RetryPolicy,
+    request_timeout: Duration,
     /// Manifests and small blobs (configs) read so far, by digest: content-addressed, so
     /// never stale. Bounded by [`SMALL_BLOB`] and [`CACHE_BUDGET`].
     cache: Arc<Mutex<BlobCache>>,
@@ -309,10 +418,27 @@ enum Failure {
     NotFound,
     /// Credentials missing or refused: not retried.
     Unauthorized(String),
-    /// Worth another attempt: connection refused or reset, timeout, 5xx, 429.
+    /// Worth another attempt: connection refused or reset, timeout, 5xx.
     Transient(String),
+    /// Too many requests (429): worth another attempt after a pause of at least
+    /// [`RATE_LIMIT_WAIT`].
+    RateLimited(String),
     /// Retrying would not help.
     Permanent(String),
+}
+
+/// The least a registry answering 429 (too many requests) is left alone before the next
+/// attempt. (`oci-client` does not hand back the `Retry-After` header.)
+const RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// `2s`, `1.5s`: a duration for messages.
+fn seconds(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0}s")
+    } else {
+        format!("{secs:.1}s")
+    }
 }
 
 /// The message of an error and its causes, `: `-separated.
@@ -349,28 +475,50 @@ fn classify(error: &OciDistributionError) -> Failure {
                 Failure::NotFound
             } else if denied {
                 Failure::Unauthorized(chain(error))
-            } else if envelope
-                .errors
-                .iter()
-                .any(|e| matches!(e.code, OciErrorCode::Toomanyrequests))
-            {
-                Failure::Transient(chain(error))
+            } else if envelope.errors.iter().any(|e| match &e.code {
+                OciErrorCode::Toomanyrequests => true,
+                // Registries spell it their own way (`TOO_MANY_REQUESTS`, `RATE_LIMITED`):
+                // the status (429) is not handed back with the envelope.
+                OciErrorCode::Other(code) => {
+                    let code = code.to_ascii_uppercase();
+                    code.contains("TOO_MANY") || code.contains("RATE")
+                }
+                _ => false,
+            }) {
+                Failure::RateLimited(chain(error))
             } else {
                 Failure::Permanent(chain(error))
             }
         }
         OciDistributionError::ServerError { code: 404, .. } => Failure::NotFound,
-        OciDistributionError::ServerError { code, .. } if *code >= 500 || *code == 429 => {
+        OciDistributionError::ServerError { code: 429, .. } => Failure::RateLimited(chain(error)),
+        OciDistributionError::ServerError { code, .. } if *code >= 500 => {
             Failure::Transient(chain(error))
         }
         OciDistributionError::UnauthorizedError { .. }
         | OciDistributionError::AuthenticationFailure(_) => Failure::Unauthorized(chain(error)),
         OciDistributionError::RequestError(e) if e.is_builder() => Failure::Permanent(chain(error)),
+        OciDistributionError::RequestError(e) if e.is_timeout() => {
+            Failure::Transient(if e.is_connect() {
+                format!(
+                    "no connection within {}: {}",
+                    seconds(CONNECT_TIMEOUT),
+                    chain(error)
+                )
+            } else {
+                format!(
+                    "the registry sent nothing for {}: {}",
+                    seconds(READ_TIMEOUT),
+                    chain(error)
+                )
+            })
+        }
         OciDistributionError::RequestError(e) if e.status().is_some() => {
             match e.status().map(|s| s.as_u16()).unwrap_or_default() {
                 404 => Failure::NotFound,
                 401 | 403 => Failure::Unauthorized(chain(error)),
-                429 | 500.. => Failure::Transient(chain(error)),
+                429 => Failure::RateLimited(chain(error)),
+                500.. => Failure::Transient(chain(error)),
                 _ => Failure::Permanent(chain(error)),
             }
         }
@@ -400,8 +548,9 @@ impl RemoteRegistry {
             // registry takes, in two requests rather than three for a chunked upload.
             use_monolithic_push: true,
             platform_resolver: Some(Box::new(oci_client::client::linux_amd64_resolver)),
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(Duration::from_secs(120)),
+            connect_timeout: Some(CONNECT_TIMEOUT.min(config.request_timeout)),
+            // A shorter request timeout covers silence too (with its own message).
+            read_timeout: (READ_TIMEOUT < config.request_timeout).then_some(READ_TIMEOUT),
             user_agent: concat!("compose/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
@@ -412,7 +561,9 @@ impl RemoteRegistry {
             plain_http,
             client,
             auth: Arc::new(config.auth.clone()),
+            with_credentials: true,
             retry: config.retry,
+            request_timeout: config.request_timeout,
             cache: Arc::new(Mutex::new(BlobCache::default())),
         })
     }
@@ -465,9 +616,15 @@ impl RemoteRegistry {
         let mut tried = 0;
         loop {
             tried += 1;
-            let message = match attempt().await {
-                Ok(value) => return Ok(Some(value)),
-                Err(e) => match classify(&e) {
+            let mut floor = Duration::ZERO;
+            let message = match tokio::time::timeout(self.request_timeout, attempt()).await {
+                Err(_) => format!(
+                    "no complete answer within {} (the registry is silent or too slow; \
+                     `{TIMEOUT_VAR}` sets this limit, in seconds)",
+                    seconds(self.request_timeout)
+                ),
+                Ok(Ok(value)) => return Ok(Some(value)),
+                Ok(Err(e)) => match classify(&e) {
                     Failure::NotFound => return Ok(None),
                     Failure::Unauthorized(message) => {
                         return Err(Error::Unauthorized {
@@ -480,15 +637,20 @@ impl RemoteRegistry {
                         return Err(self.failed(reference, operation, tried, message));
                     }
                     Failure::Transient(message) => message,
+                    Failure::RateLimited(message) => {
+                        floor = RATE_LIMIT_WAIT;
+                        message
+                    }
                 },
             };
             if tried >= attempts {
                 return Err(self.failed(reference, operation, tried, message));
             }
+            let pause = wait.max(floor);
             tracing::debug!(
-                registry = %self.host, %reference, "{operation}: attempt {tried} failed ({message}); retrying in {wait:?}"
+                registry = %self.host, %reference, "{operation}: attempt {tried} failed ({message}); retrying in {pause:?}"
             );
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(pause).await;
             wait = wait.saturating_mul(2);
         }
     }
@@ -548,6 +710,20 @@ impl RemoteRegistry {
         let digest = sha256_digest(&bytes);
         if let Some(expected) = &reference.digest {
             self.check_digest(reference, expected, &bytes)?;
+        }
+        // Only a manifest or an index is an answer: never hand on (or cache) a body that is
+        // neither, such as an HTML page or a plugin-chosen server's junk.
+        match media_type_of(&bytes) {
+            Some(media_type) if is_manifest(&media_type) || is_index(&media_type) => {}
+            found => {
+                return Err(Error::UnsupportedMediaType {
+                    reference: reference.to_string(),
+                    store: self.location(),
+                    media_type: found.unwrap_or_else(|| {
+                        "none: the answer is not a JSON image manifest".to_string()
+                    }),
+                });
+            }
         }
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(&digest, &bytes);
@@ -710,6 +886,7 @@ impl ImageSource for RemoteRegistry {
         let this = self.clone_handle();
         let r = reference.clone();
         let (bytes, digest) = block_on(async move { this.manifest_async(&r).await })??;
+        // `manifest_async` checked that the body is a manifest or an index.
         let media_type = media_type_of(&bytes).unwrap_or_else(|| OCI_MANIFEST.to_string());
         Ok(Descriptor::new(&media_type, &digest, bytes.len() as u64))
     }
@@ -802,6 +979,250 @@ mod tests {
             "{text}"
         );
         assert!(started.elapsed() >= Duration::from_millis(30));
+    }
+
+    /// What the fake registry does with one request.
+    enum Answer {
+        /// Writes this whole response and closes.
+        Bytes(Vec<u8>),
+        /// Never answers (holds the connection open).
+        Silent,
+        /// Writes the head, then one byte of body every 200 ms.
+        Trickle,
+    }
+
+    /// A registry on 127.0.0.1 that answers every request with `answer(request head, its
+    /// number)` and records the request heads.
+    struct Fake {
+        addr: String,
+        heads: Arc<Mutex<Vec<String>>>,
+    }
+
+    fn response(status: &str, headers: &[&str], body: &[u8]) -> Answer {
+        let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+        for h in headers {
+            head.push_str(h);
+            head.push_str("\r\n");
+        }
+        head.push_str("Connection: close\r\n\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        Answer::Bytes(bytes)
+    }
+
+    fn fake(answer: impl Fn(&str, usize) -> Answer + Send + Sync + 'static) -> Fake {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let recorded = heads.clone();
+        let answer = Arc::new(answer);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let recorded = recorded.clone();
+                let answer = answer.clone();
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).to_string();
+                    let n = {
+                        let mut all = recorded.lock().unwrap();
+                        all.push(head.clone());
+                        all.len()
+                    };
+                    match answer(&head, n) {
+                        Answer::Bytes(bytes) => {
+                            let _ = stream.write_all(&bytes);
+                        }
+                        Answer::Silent => std::thread::sleep(Duration::from_secs(30)),
+                        Answer::Trickle => {
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+                            for _ in 0..150 {
+                                std::thread::sleep(Duration::from_millis(200));
+                                if stream.write_all(b"{").is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Fake { addr, heads }
+    }
+
+    const MANIFEST: &[u8] = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+
+    fn quick(timeout: Duration) -> RemoteConfig {
+        RemoteConfig {
+            retry: RetryPolicy {
+                attempts: 2,
+                backoff: Duration::from_millis(10),
+            },
+            request_timeout: timeout,
+            auth: AuthStore::from_file(
+                Some(crate::auth::Credentials::parse("bot:s3cret").unwrap()),
+                std::path::Path::new("/nonexistent/auth.json"),
+            )
+            .unwrap(),
+            ..RemoteConfig::default()
+        }
+    }
+
+    /// Answers `/v2/` with a Basic challenge and manifests with [`MANIFEST`].
+    fn basic_registry(head: &str, _: usize) -> Answer {
+        if head.starts_with("GET /v2/ ") {
+            response(
+                "401 Unauthorized",
+                &["WWW-Authenticate: Basic realm=\"fake\""],
+                b"{}",
+            )
+        } else {
+            response(
+                "200 OK",
+                &["Content-Type: application/vnd.oci.image.manifest.v1+json"],
+                MANIFEST,
+            )
+        }
+    }
+
+    fn authorized(fake: &Fake) -> Vec<String> {
+        fake.heads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h.to_ascii_lowercase().contains("\nauthorization:"))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_hosts_named() {
+        let fake = fake(basic_registry);
+        let reference = Reference::parse(&format!("{}/x/y:z", fake.addr)).unwrap();
+
+        // Restricted to other hosts: read anonymously, no `Authorization` header at all.
+        let pool = RemoteRegistries::new(quick(Duration::from_secs(10)));
+        pool.restrict_credentials(["quay.io"]).unwrap();
+        assert!(!pool.sends_credentials_to(&fake.addr));
+        pool.resolve(&reference).unwrap();
+        assert!(!fake.heads.lock().unwrap().is_empty());
+        assert_eq!(authorized(&fake), Vec::<String>::new());
+
+        // Named: the credentials go.
+        pool.restrict_credentials([fake.addr.clone()]).unwrap();
+        pool.resolve(&reference).unwrap();
+        let sent = authorized(&fake);
+        assert!(
+            sent.iter().any(|h| h.contains("Basic Ym90OnMzY3JldA==")),
+            "{sent:?}"
+        );
+
+        // Pushes carry them whatever the restriction.
+        let pool = RemoteRegistries::new(quick(Duration::from_secs(10)));
+        pool.restrict_credentials(["quay.io"]).unwrap();
+        assert!(
+            pool.pusher(&fake.addr).unwrap().registry_auth(&reference) != RegistryAuth::Anonymous
+        );
+        assert!(
+            pool.registry(&fake.addr).unwrap().registry_auth(&reference) == RegistryAuth::Anonymous
+        );
+    }
+
+    #[test]
+    fn answers_that_are_not_manifests_are_refused() {
+        let fake =
+            fake(|_, _| response("200 OK", &["Content-Type: text/html"], b"<html>hi</html>"));
+        let pool = RemoteRegistries::new(quick(Duration::from_secs(10)));
+        let reference = Reference::parse(&format!("{}/x/y:z", fake.addr)).unwrap();
+        let err = pool.resolve(&reference).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedMediaType { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("not a JSON image manifest"),
+            "{err}"
+        );
+
+        let fake = self::fake(|_, _| response("200 OK", &[], br#"{"config":{"mediaType":"x"}}"#));
+        let reference = Reference::parse(&format!("{}/x/y:z", fake.addr)).unwrap();
+        assert!(matches!(
+            pool.resolve(&reference),
+            Err(Error::UnsupportedMediaType { .. })
+        ));
+    }
+
+    #[test]
+    fn too_many_requests_is_retried_after_a_pause() {
+        let bodies: [&'static [u8]; 3] = [
+            br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
+            br#"{"errors":[{"code":"TOO_MANY_REQUESTS","message":"slow down"}]}"#,
+            b"slow down",
+        ];
+        let pool = RemoteRegistries::new(quick(Duration::from_secs(10)));
+        for body in bodies {
+            // `/v2/` first, then one 429 for the manifest, then the manifest.
+            let fake = fake(move |head, n| {
+                if head.starts_with("GET /v2/ ") {
+                    response("200 OK", &[], b"{}")
+                } else if n <= 2 {
+                    response(
+                        "429 Too Many Requests",
+                        &["Retry-After: 1", "Content-Type: application/json"],
+                        body,
+                    )
+                } else {
+                    response("200 OK", &[], MANIFEST)
+                }
+            });
+            let reference = Reference::parse(&format!("{}/x/y:z", fake.addr)).unwrap();
+            let started = std::time::Instant::now();
+            let descriptor = pool.resolve(&reference).unwrap();
+            assert_eq!(descriptor.digest, sha256_digest(MANIFEST));
+            assert!(started.elapsed() >= RATE_LIMIT_WAIT);
+            let manifest_reads = fake
+                .heads
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|h| h.contains("/manifests/"))
+                .count();
+            assert_eq!(manifest_reads, 2);
+        }
+    }
+
+    #[test]
+    fn silent_and_trickling_registries_are_given_up_on() {
+        for answer in [0, 1] {
+            let fake = fake(move |head, _| {
+                if head.starts_with("GET /v2/ ") {
+                    response("200 OK", &[], b"{}")
+                } else if answer == 0 {
+                    Answer::Silent
+                } else {
+                    Answer::Trickle
+                }
+            });
+            let pool = RemoteRegistries::new(quick(Duration::from_millis(700)));
+            let reference = Reference::parse(&format!("{}/x/y:z", fake.addr)).unwrap();
+            let started = std::time::Instant::now();
+            let err = pool.resolve(&reference).unwrap_err();
+            let elapsed = started.elapsed();
+            let text = err.to_string();
+            assert!(matches!(err, Error::Remote { attempts: 2, .. }), "{err:?}");
+            assert!(text.contains("no complete answer within 0.7s"), "{text}");
+            assert!(
+                text.contains(&fake.addr) && text.contains(TIMEOUT_VAR),
+                "{text}"
+            );
+            assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        }
     }
 
     #[test]

@@ -161,9 +161,33 @@ impl ImageSource for OciLayout {
         }
         let tag = reference.tag.as_deref().unwrap_or("latest");
         let full = format!("{}:{tag}", reference.repository_path());
-        self.find(&full)
-            .or_else(|| self.find(tag))
-            .ok_or_else(not_found)
+        for name in [full.as_str(), tag] {
+            // A ref name listed twice for different images is ambiguous: refuse it, naming
+            // both, rather than take the first and fail later on the wrong image.
+            let mut digests: Vec<&str> = self
+                .index()
+                .manifests
+                .iter()
+                .filter(|d| d.ref_name() == Some(name))
+                .map(|d| d.digest.as_str())
+                .collect();
+            digests.sort_unstable();
+            digests.dedup();
+            if digests.len() > 1 {
+                return Err(Error::NotALayout {
+                    path: self.path().to_path_buf(),
+                    reason: format!(
+                        "its `index.json` names `{name}` {} times, for {}: a ref name must name one image",
+                        digests.len(),
+                        digests.join(", ")
+                    ),
+                });
+            }
+            if let Some(found) = self.find(name) {
+                return Ok(found);
+            }
+        }
+        Err(not_found())
     }
 
     fn blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>> {
@@ -249,6 +273,34 @@ pub(crate) mod tests {
         ));
         let config = layout.config(&r("quay.io/openshift/okd:4.15")).unwrap();
         assert_eq!(config["config"]["Labels"]["x"], "a");
+    }
+
+    #[test]
+    fn a_ref_name_listed_twice_for_different_images_is_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = OciLayout::create(dir.path()).unwrap();
+        let a = put_image(&layout, false, &[b"a"], json!({"x": "a"}));
+        let b = put_image(&layout, false, &[b"b"], json!({"x": "b"}));
+        layout.set_ref(a.clone(), "quay.io/openshift/okd:4.15");
+        layout.set_ref(b.clone(), "other");
+        layout.save_index().unwrap();
+        let index_path = dir.path().join("index.json");
+        let text = std::fs::read_to_string(&index_path).unwrap();
+        std::fs::write(
+            &index_path,
+            text.replace("\"other\"", "\"quay.io/openshift/okd:4.15\""),
+        )
+        .unwrap();
+        let layout = OciLayout::open(dir.path()).unwrap();
+        let err = layout
+            .resolve(&r("quay.io/openshift/okd:4.15"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("names `quay.io/openshift/okd:4.15` 2 times"),
+            "{err}"
+        );
+        assert!(err.contains(&a.digest) && err.contains(&b.digest), "{err}");
     }
 
     #[test]

@@ -7,12 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, Resource};
 use wasmtime::{Config, Engine};
 
 use crate::bindings::PluginPre;
+use crate::bindings::exports::okd::compose::stage;
+use crate::cache::CacheKey;
 use crate::error::{Error, Result};
-use crate::host::StageState;
+use crate::host::{PayloadHandle, StageState};
 
 /// How often the epoch ticks: the granularity of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -30,6 +33,7 @@ pub struct Runtime {
     pub(crate) linker: Linker<StageState>,
     cache_dir: PathBuf,
     compat: String,
+    cache_key: CacheKey,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -95,6 +99,7 @@ impl Runtime {
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let compat = format!("{:016x}", hasher.finish());
+        let cache_key = CacheKey::open(&config.cache_dir)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let stop = ticker_stop.clone();
@@ -117,6 +122,7 @@ impl Runtime {
             linker,
             cache_dir: config.cache_dir,
             compat,
+            cache_key,
             ticker_stop,
         })
     }
@@ -132,9 +138,9 @@ impl Runtime {
         let started = Instant::now();
         let hex = hex::encode(Sha256::digest(bytes));
         let path = self.cache_path(&hex);
-        let (component, from_cache) = match self.load_cached(&path) {
+        let (component, from_cache) = match self.load_cached(label, &hex, &path) {
             Some(component) => (component, true),
-            None => (self.compile_and_cache(label, bytes, &path)?, false),
+            None => (self.compile_and_cache(label, &hex, bytes, &path)?, false),
         };
         let imports: Vec<String> = component
             .component_type()
@@ -158,14 +164,16 @@ impl Runtime {
                 host_compatible: crate::sandbox::compatible_range(),
             });
         }
-        let pre = self
+        let not_a_stage = |reason: String| Error::NotAStage {
+            plugin: label.to_string(),
+            reason,
+        };
+        let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .and_then(PluginPre::new)
-            .map_err(|e| Error::NotAStage {
-                plugin: label.to_string(),
-                reason: format!("{e:#}"),
-            })?;
+            .map_err(|e| not_a_stage(format!("{e:#}")))?;
+        check_exports(&component, &instance_pre).map_err(not_a_stage)?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| not_a_stage(format!("{e:#}")))?;
         Ok(Plugin {
             label: label.to_string(),
             digest: format!("sha256:{hex}"),
@@ -177,28 +185,50 @@ impl Runtime {
         })
     }
 
-    /// A compiled component this host cached earlier, if there is a usable one.
-    fn load_cached(&self, path: &Path) -> Option<Component> {
-        if !path.is_file() {
+    /// A compiled component this host cached earlier, if there is a usable one: the file's
+    /// keyed hash must match the component digest and the engine it names, else it is ignored
+    /// (and recompiled by the caller) with a warning.
+    fn load_cached(&self, label: &str, hex: &str, path: &Path) -> Option<Component> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(cache = %path.display(), plugin = label, "cannot read the compiled plugin from the cache, recompiling: {e}");
+                return None;
+            }
+        };
+        let Some(artifact) = self.cache_key.verify(hex, &self.compat, &bytes) else {
+            tracing::warn!(
+                cache = %path.display(),
+                plugin = label,
+                "the compiled plugin in the cache does not match the plugin it is named for (corrupted, or replaced): recompiling"
+            );
             return None;
-        }
-        // SAFETY: the file is read from this host's own cache directory, written only by
-        // `compile_and_cache` below from a component it compiled itself, and named by the
-        // component's digest and this engine's compatibility hash. Plugin-supplied bytes are
-        // never deserialized.
+        };
+        // SAFETY: `artifact` was read into memory once and its keyed hash checked against the
+        // component digest and this engine's compatibility hash, with a key only this cache's
+        // owner can read: these are bytes `compile_and_cache` below serialized from a component
+        // it compiled itself. Plugin-supplied bytes are never deserialized.
         #[allow(unsafe_code)]
-        let loaded = unsafe { Component::deserialize_file(&self.engine, path) };
+        let loaded = unsafe { Component::deserialize(&self.engine, artifact) };
         match loaded {
             Ok(component) => Some(component),
             Err(e) => {
-                tracing::warn!(cache = %path.display(), "ignoring an unusable cached component: {e:#}");
+                tracing::warn!(cache = %path.display(), plugin = label, "ignoring an unusable cached component, recompiling: {e:#}");
                 None
             }
         }
     }
 
-    /// Compiles a component and writes it to the cache (atomically: temporary file, rename).
-    fn compile_and_cache(&self, label: &str, bytes: &[u8], path: &Path) -> Result<Component> {
+    /// Compiles a component and writes it to the cache, behind its keyed hash (atomically:
+    /// temporary file, rename).
+    fn compile_and_cache(
+        &self,
+        label: &str,
+        hex: &str,
+        bytes: &[u8],
+        path: &Path,
+    ) -> Result<Component> {
         let component =
             Component::from_binary(&self.engine, bytes).map_err(|e| Error::Compile {
                 plugin: label.to_string(),
@@ -208,8 +238,9 @@ impl Runtime {
             plugin: label.to_string(),
             reason: format!("serializing the compiled component: {e:#}"),
         })?;
+        let sealed = self.cache_key.seal(hex, &self.compat, &serialized);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let write = std::fs::write(&tmp, &serialized).and_then(|()| std::fs::rename(&tmp, path));
+        let write = std::fs::write(&tmp, &sealed).and_then(|()| std::fs::rename(&tmp, path));
         if let Err(source) = write {
             let _ = std::fs::remove_file(&tmp);
             return Err(Error::Cache {
@@ -219,6 +250,46 @@ impl Runtime {
         }
         Ok(component)
     }
+}
+
+/// The stage interface every plugin exports, as this host names it.
+const STAGE_INTERFACE: &str = "okd:compose/stage@0.1.0";
+
+/// Checks the types of the functions of the stage interface `component` exports against the
+/// ones this host calls, before anything runs: the bindings check them only when an instance is
+/// made, that is when the stage runs.
+fn check_exports(
+    component: &Component,
+    pre: &InstancePre<StageState>,
+) -> std::result::Result<(), String> {
+    let instance = component
+        .get_export_index(None, STAGE_INTERFACE)
+        .ok_or_else(|| format!("it does not export `{STAGE_INTERFACE}`"))?;
+    let types = pre.instance_type();
+    let function = |name: &str, signature: &str| match component.get_export(Some(&instance), name) {
+        Some((ComponentItem::ComponentFunc(func), _)) => Ok(func),
+        Some(_) => Err(format!(
+            "its export `{name}` of `{STAGE_INTERFACE}` is not a function: the host calls `{name}: {signature}`"
+        )),
+        None => Err(format!(
+            "it does not export `{name}` in `{STAGE_INTERFACE}`: the host calls `{name}: {signature}`"
+        )),
+    };
+    let wrong = |name: &str, signature: &str, e: wasmtime::Error| {
+        format!(
+            "its export `{name}` of `{STAGE_INTERFACE}` has the wrong type (the host calls `{name}: {signature}`): {e:#}"
+        )
+    };
+    const DESCRIBE: &str = "func() -> info";
+    const RUN: &str =
+        "func(config: string, release: borrow<payload>) -> result<list<finding>, string>";
+    function("describe", DESCRIBE)?
+        .typecheck::<(), (stage::Info,)>(&types)
+        .map_err(|e| wrong("describe", DESCRIBE, e))?;
+    function("run", RUN)?
+        .typecheck::<(&str, Resource<PayloadHandle>), (std::result::Result<Vec<stage::Finding>, String>,)>(&types)
+        .map_err(|e| wrong("run", RUN, e))?;
+    Ok(())
 }
 
 impl Drop for Runtime {

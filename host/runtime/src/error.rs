@@ -96,6 +96,29 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The stage wrote more into the payload than its output limit.
+    #[error("stage `{stage}`: plugin `{plugin}` wrote more than its output limit of {} into the payload ({} attempted; raise `limits.output` of the stage if this is expected) and was stopped", crate::host::show_bytes(*limit), crate::host::show_bytes(*attempted))]
+    OutputLimit {
+        /// The stage.
+        stage: String,
+        /// The plugin.
+        plugin: String,
+        /// The limit in bytes.
+        limit: u64,
+        /// The bytes written, counting the write that was refused.
+        attempted: u64,
+    },
+    /// The host refused a call of the stage that has no error result (an attachment of an
+    /// unknown kind) and stopped it.
+    #[error("stage `{stage}`: plugin `{plugin}` was stopped: {reason}")]
+    Refused {
+        /// The stage.
+        stage: String,
+        /// The plugin.
+        plugin: String,
+        /// What was refused and why.
+        reason: String,
+    },
     /// The guest trapped (a panic, an unreachable, an out-of-bounds access).
     #[error("stage `{stage}`: plugin `{plugin}` crashed: {reason}")]
     Trapped {

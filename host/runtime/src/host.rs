@@ -104,6 +104,162 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     }
 }
 
+/// The least default output limit: 64 MiB.
+pub const MIN_DEFAULT_OUTPUT: u64 = 64 * 1024 * 1024;
+/// The default output limit is this many times the manifest bytes of the payload.
+pub const DEFAULT_OUTPUT_FACTOR: u64 = 4;
+
+/// The bytes of the manifests of `release` (names and contents).
+fn manifest_bytes(release: &Release) -> u64 {
+    release
+        .manifests
+        .iter()
+        .map(|(name, text)| (name.len() + text.len()) as u64)
+        .sum()
+}
+
+/// The output limit of a stage whose stream sets none: [`DEFAULT_OUTPUT_FACTOR`] times the
+/// manifest bytes of the payload the stage receives, and at least [`MIN_DEFAULT_OUTPUT`].
+pub fn default_output_limit(release: &Release) -> u64 {
+    manifest_bytes(release)
+        .saturating_mul(DEFAULT_OUTPUT_FACTOR)
+        .max(MIN_DEFAULT_OUTPUT)
+}
+
+/// `bytes` for messages: `64 MiB`, `1.5 GiB`, `512 bytes`.
+pub(crate) fn show_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = KIB * 1024;
+    const GIB: u64 = MIB * 1024;
+    let scaled = |unit: u64, name: &str| {
+        if bytes.is_multiple_of(unit) {
+            format!("{} {name}", bytes / unit)
+        } else {
+            format!("{:.1} {name}", bytes as f64 / unit as f64)
+        }
+    };
+    match bytes {
+        b if b >= GIB => scaled(GIB, "GiB"),
+        b if b >= MIB => scaled(MIB, "MiB"),
+        b if b >= KIB => scaled(KIB, "KiB"),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// What one stage has written into the payload, against its `limits.output`.
+pub(crate) struct OutputBudget {
+    /// The limit in bytes.
+    pub limit: u64,
+    /// Bytes written so far (every write counts, a rewrite of the same file again).
+    pub written: u64,
+}
+
+impl OutputBudget {
+    /// The budget of a stage receiving `release`: `limit`, or the default for `release`.
+    pub fn new(limit: Option<u64>, release: &Release) -> Self {
+        OutputBudget {
+            limit: limit.unwrap_or_else(|| default_output_limit(release)),
+            written: 0,
+        }
+    }
+}
+
+/// Why the host stopped a stage in one of its calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// A write past `limits.output`.
+    Output {
+        /// The limit.
+        limit: u64,
+        /// The bytes written with the refused write.
+        attempted: u64,
+    },
+    /// A call refused without an error result to return.
+    Refused(String),
+}
+
+impl Stop {
+    /// The runtime error of a stage stopped for this reason.
+    pub fn error(&self, stage: &str, plugin: &str) -> crate::error::Error {
+        match self {
+            Stop::Output { limit, attempted } => crate::error::Error::OutputLimit {
+                stage: stage.to_string(),
+                plugin: plugin.to_string(),
+                limit: *limit,
+                attempted: *attempted,
+            },
+            Stop::Refused(reason) => crate::error::Error::Refused {
+                stage: stage.to_string(),
+                plugin: plugin.to_string(),
+                reason: reason.clone(),
+            },
+        }
+    }
+}
+
+/// The attachment kinds a stage may attach: what compose publishes.
+pub const ATTACHMENT_KINDS: [&str; 3] = ["signature-gpg", "signature-cosign", "sbom"];
+
+/// `text` for a message: escaped, and cut after 64 characters.
+fn shown(text: &str) -> String {
+    let mut out: String = text.chars().take(64).flat_map(char::escape_debug).collect();
+    if text.chars().nth(64).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Checks an attachment a stage adds: a known kind, a media type, and JSON data when the
+/// media type says JSON.
+fn check_attachment(attachment: &release::Attachment) -> Result<(), String> {
+    let kind = attachment.kind.as_str();
+    if !ATTACHMENT_KINDS.contains(&kind) {
+        let known = ATTACHMENT_KINDS.map(|k| format!("`{k}`")).join(", ");
+        return Err(format!(
+            "attachment kind `{}` is not one compose publishes (known kinds: {known})",
+            shown(kind)
+        ));
+    }
+    if !valid_media_type(&attachment.media_type) {
+        return Err(format!(
+            "attachment of kind `{kind}`: media type `{}` is not `type/subtype`",
+            shown(&attachment.media_type)
+        ));
+    }
+    let essence = attachment
+        .media_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if kind == "sbom"
+        && (essence.ends_with("+json") || essence.ends_with("/json"))
+        && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&attachment.data)
+    {
+        return Err(format!(
+            "attachment of kind `sbom` and media type `{}` is not JSON: {e}",
+            attachment.media_type
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `text` is a media type as OCI descriptors take it (RFC 6838 `type/subtype`,
+/// optionally with parameters).
+fn valid_media_type(text: &str) -> bool {
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    let name = |s: &str| {
+        (1..=127).contains(&s.len())
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    match essence.split_once('/') {
+        Some((kind, sub)) => name(kind) && name(sub) && !text.contains(['\n', '\r']),
+        None => false,
+    }
+}
+
 /// The data of one store: one stage run.
 pub(crate) struct StageState {
     pub stage: String,
@@ -111,10 +267,16 @@ pub(crate) struct StageState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub limiter: MemoryLimiter,
+    /// What the stage has written, against its output limit.
+    pub output: OutputBudget,
+    /// Set when a host call stopped the stage (with the trap it returned).
+    pub stopped: Option<Stop>,
     pub release: Release,
     pub grants: Grants,
     pub services: Option<HostServices>,
     pub timed_out: bool,
+    /// What the guest writes for people (stdout, stderr, log lines), under one cap.
+    pub guest_output: crate::output::GuestOutput,
 }
 
 impl WasiView for StageState {
@@ -128,6 +290,9 @@ impl WasiView for StageState {
 
 impl log::Host for StageState {
     fn log(&mut self, level: log::Level, message: String) {
+        if !self.guest_output.admit_log(message.len()) {
+            return;
+        }
         let (stage, plugin) = (self.stage.as_str(), self.plugin.as_str());
         match level {
             log::Level::Trace => tracing::trace!(stage, plugin, "{message}"),
@@ -140,6 +305,22 @@ impl log::Host for StageState {
 }
 
 impl StageState {
+    /// Counts `bytes` written against the output limit; past it, stops the stage.
+    fn charge(&mut self, bytes: usize) -> wasmtime::Result<()> {
+        let attempted = self.output.written.saturating_add(bytes as u64);
+        if attempted > self.output.limit {
+            let stop = Stop::Output {
+                limit: self.output.limit,
+                attempted,
+            };
+            let error = stop.error(&self.stage, &self.plugin);
+            self.stopped = Some(stop);
+            return Err(wasmtime::Error::msg(error.to_string()));
+        }
+        self.output.written = attempted;
+        Ok(())
+    }
+
     fn services(&self) -> Result<&HostServices, String> {
         self.services
             .as_ref()
@@ -241,10 +422,16 @@ impl release::HostPayload for StageState {
         serde_json::to_string(&self.release.metadata).unwrap_or_default()
     }
 
-    fn set_metadata(&mut self, _: Resource<PayloadHandle>, json: String) -> Result<(), String> {
-        self.release
+    fn set_metadata(
+        &mut self,
+        _: Resource<PayloadHandle>,
+        json: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        self.charge(json.len())?;
+        Ok(self
+            .release
             .set_metadata_json(&json)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string()))
     }
 
     fn images(&mut self, _: Resource<PayloadHandle>) -> Vec<release::Image> {
@@ -259,14 +446,23 @@ impl release::HostPayload for StageState {
         &mut self,
         _: Resource<PayloadHandle>,
         image: release::Image,
-    ) -> Result<(), String> {
-        self.release
+    ) -> wasmtime::Result<Result<(), String>> {
+        let size = image.name.len()
+            + image.pullspec.len()
+            + image
+                .annotations
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        self.charge(size)?;
+        Ok(self
+            .release
             .put_image(Image {
                 name: image.name,
                 pullspec: image.pullspec,
                 annotations: image.annotations.into_iter().collect(),
             })
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string()))
     }
 
     fn remove_image(&mut self, _: Resource<PayloadHandle>, name: String) -> bool {
@@ -290,10 +486,19 @@ impl release::HostPayload for StageState {
         _: Resource<PayloadHandle>,
         path: String,
         content: String,
-    ) -> Result<(), String> {
-        self.release
+    ) -> wasmtime::Result<Result<(), String>> {
+        self.charge(path.len() + content.len())?;
+        if let Err(e) = compose_payload::release::validate_manifest_name(&path) {
+            return Ok(Err(e.to_string()));
+        }
+        // What the cluster-version operator would refuse to read never enters the payload.
+        if let Err(e) = compose_payload::cvo_yaml::parse_manifest(&path, content.as_bytes()) {
+            return Ok(Err(e.to_string()));
+        }
+        Ok(self
+            .release
             .write_manifest(&path, content)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string()))
     }
 
     fn remove_manifest(&mut self, _: Resource<PayloadHandle>, path: String) -> bool {
@@ -305,10 +510,13 @@ impl release::HostPayload for StageState {
         _: Resource<PayloadHandle>,
         old: String,
         new: String,
-    ) -> Result<Vec<String>, String> {
-        self.release
-            .rewrite_pullspec(&old, &new)
-            .map_err(|e| e.to_string())
+    ) -> wasmtime::Result<Result<Vec<String>, String>> {
+        let before = manifest_bytes(&self.release);
+        let changed = self.release.rewrite_pullspec(&old, &new);
+        // What the rewrite added counts as written.
+        let grown = manifest_bytes(&self.release).saturating_sub(before);
+        self.charge(usize::try_from(grown).unwrap_or(usize::MAX))?;
+        Ok(changed.map_err(|e| e.to_string()))
     }
 
     fn digest(&mut self, _: Resource<PayloadHandle>) -> Result<String, String> {
@@ -316,12 +524,26 @@ impl release::HostPayload for StageState {
         digest(&self.release)
     }
 
-    fn attach(&mut self, _: Resource<PayloadHandle>, attachment: release::Attachment) {
+    fn attach(
+        &mut self,
+        _: Resource<PayloadHandle>,
+        attachment: release::Attachment,
+    ) -> wasmtime::Result<()> {
+        self.charge(attachment.kind.len() + attachment.media_type.len() + attachment.data.len())?;
+        // `attach` has no error result: a stage attaching what compose would not publish is
+        // stopped rather than having its attachment dropped silently.
+        if let Err(reason) = check_attachment(&attachment) {
+            let stop = Stop::Refused(reason);
+            let error = stop.error(&self.stage, &self.plugin);
+            self.stopped = Some(stop);
+            return Err(wasmtime::Error::msg(error.to_string()));
+        }
         self.release.attachments.push(Attachment {
             kind: attachment.kind,
             media_type: attachment.media_type,
             data: attachment.data,
         });
+        Ok(())
     }
 
     fn attachments(&mut self, _: Resource<PayloadHandle>) -> Vec<release::Attachment> {
@@ -339,5 +561,84 @@ impl release::HostPayload for StageState {
     fn drop(&mut self, handle: Resource<PayloadHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn attachment(kind: &str, media_type: &str, data: &[u8]) -> release::Attachment {
+        release::Attachment {
+            kind: kind.into(),
+            media_type: media_type.into(),
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_default_output_limit_is_four_times_the_manifests_and_at_least_64_mib() {
+        let mut release = Release::new("4.17.0-okd-scos.0", "2024-09-03T00:00:00Z");
+        assert_eq!(default_output_limit(&release), MIN_DEFAULT_OUTPUT);
+        release
+            .manifests
+            .insert("a.yaml".into(), "x".repeat(20 << 20));
+        assert_eq!(default_output_limit(&release), 4 * ((20 << 20) + 6));
+        assert_eq!(OutputBudget::new(Some(10), &release).limit, 10);
+    }
+
+    #[test]
+    fn sizes_read_well_in_messages() {
+        assert_eq!(show_bytes(64 << 20), "64 MiB");
+        assert_eq!(show_bytes(3 << 29), "1.5 GiB");
+        assert_eq!(show_bytes(2048), "2 KiB");
+        assert_eq!(show_bytes(12), "12 bytes");
+    }
+
+    #[test]
+    fn attachments_of_unknown_kinds_or_bad_media_types_are_refused() {
+        for kind in ATTACHMENT_KINDS {
+            check_attachment(&attachment(kind, "application/json", b"{}")).unwrap();
+        }
+        let e = check_attachment(&attachment("report", "text/plain", b"")).unwrap_err();
+        assert!(
+            e.contains("`signature-gpg`, `signature-cosign`, `sbom`"),
+            "{e}"
+        );
+        let e = check_attachment(&attachment(
+            "signature-verification",
+            "application/json",
+            b"",
+        ))
+        .unwrap_err();
+        assert!(e.contains("not one compose publishes"), "{e}");
+        let long = "k".repeat(10_000);
+        let e = check_attachment(&attachment(&long, "text/plain", b"")).unwrap_err();
+        assert!(e.len() < 300, "the whole kind is echoed: {} bytes", e.len());
+        for bad in [
+            "",
+            "json",
+            "a/b/c",
+            "/json",
+            "application/",
+            "text/plain\nX: y",
+        ] {
+            assert!(
+                check_attachment(&attachment("sbom", bad, b"{}")).is_err(),
+                "{bad:?}"
+            );
+        }
+        check_attachment(&attachment(
+            "sbom",
+            "application/vnd.cyclonedx+json; version=1.6",
+            b"{}",
+        ))
+        .unwrap();
+        check_attachment(&attachment("sbom", "text/spdx", b"SPDXVersion: SPDX-2.3")).unwrap();
+        let e =
+            check_attachment(&attachment("sbom", "application/spdx+json", b"nope")).unwrap_err();
+        assert!(e.contains("is not JSON"), "{e}");
     }
 }

@@ -10,20 +10,31 @@
 //! - the host interfaces (`registry`, `signer`) only when granted: a plugin importing one its
 //!   stage was not granted is refused before it runs ([`check_grants`]);
 //! - bounded memory (a resource limiter) and bounded time (epoch interruption inside the guest,
-//!   a tokio timeout around every call);
-//! - guest stdout and stderr are captured and logged with the stage's name.
+//!   a tokio timeout around every call, and every host call it makes — registry, signer,
+//!   payload digest — abandoned at the stage's deadline);
+//! - guest stdout, stderr and `log` lines are logged with the stage's name, at most
+//!   [`OUTPUT_CAP`] bytes of them per stage run (the rest is dropped, with one warning);
+//! - compiled components are cached on disk, each sealed with a keyed hash of what it claims
+//!   to be and checked before it is loaded.
 
 mod bindings;
+mod bounded;
+mod cache;
 mod deny;
 mod engine;
 mod error;
 mod host;
+mod output;
 mod sandbox;
 mod stage;
 
 pub use engine::{Plugin, Runtime, RuntimeConfig};
 pub use error::{Error, Result};
-pub use host::{DigestFn, HostServices, RegistryQuery, SignatureFormat, Signer};
+pub use host::{
+    ATTACHMENT_KINDS, DigestFn, HostServices, RegistryQuery, SignatureFormat, Signer,
+    default_output_limit,
+};
+pub use output::OUTPUT_CAP;
 pub use sandbox::{
     DirGrant, Grants, ImportStatus, Limits, StageSpec, WIT_PACKAGE, WIT_VERSION, check_grants,
     import_status,

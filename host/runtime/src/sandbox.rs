@@ -38,14 +38,19 @@ pub struct Limits {
     pub memory: u64,
     /// Wall time of one call into the stage.
     pub timeout: Duration,
+    /// Bytes the stage may write into the payload (manifests, metadata, images, attachments),
+    /// counted as it writes; `None`: [`crate::host::default_output_limit`] of the payload the
+    /// stage receives.
+    pub output: Option<u64>,
 }
 
 impl Default for Limits {
-    /// 256 MiB and 60 s.
+    /// 256 MiB, 60 s, and the default output limit.
     fn default() -> Self {
         Limits {
             memory: 256 * 1024 * 1024,
             timeout: Duration::from_secs(60),
+            output: None,
         }
     }
 }

@@ -6,17 +6,15 @@ use compose_payload::Release;
 use serde::{Deserialize, Serialize};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::exports::okd::compose::stage as wit;
+use crate::bounded::Deadline;
 use crate::engine::{EPOCH_TICK, Plugin, Runtime};
 use crate::error::{Error, Result};
-use crate::host::{HostServices, MemoryLimiter, PayloadHandle, StageState};
+use crate::host::{HostServices, MemoryLimiter, OutputBudget, PayloadHandle, StageState};
+use crate::output::GuestOutput;
 use crate::sandbox::{Grants, Limits, StageSpec};
-
-/// Most of a guest's stdout or stderr kept per run; writes beyond fail in the guest.
-const OUTPUT_CAPACITY: usize = 4 * 1024 * 1024;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -95,36 +93,9 @@ fn empty_release() -> Release {
     Release::new("", "")
 }
 
-/// Guest output captured during a run.
-struct Output {
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
-}
-
-impl Output {
-    /// Logs every captured line, tagged with the stage, and returns the last stderr lines.
-    fn flush(&self, stage: &str, plugin: &str) -> String {
-        let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
-        let stdout = text(&self.stdout);
-        let stderr = text(&self.stderr);
-        for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
-            tracing::info!(stage, plugin, stream = "stdout", "{line}");
-        }
-        for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
-            tracing::warn!(stage, plugin, stream = "stderr", "{line}");
-        }
-        let last: Vec<&str> = stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .rev()
-            .take(3)
-            .collect();
-        last.into_iter().rev().collect::<Vec<_>>().join(" | ")
-    }
-}
-
 impl Runtime {
-    /// A fresh store for one call into `plugin`.
+    /// A fresh store for one call into `plugin`, with its output and its deadline (which
+    /// bounds the guest through the epoch, and every host call it makes through `services`).
     fn store(
         &self,
         plugin: &Plugin,
@@ -133,14 +104,13 @@ impl Runtime {
         limits: Limits,
         release: Release,
         services: Option<HostServices>,
-    ) -> Result<(Store<StageState>, Output)> {
-        let output = Output {
-            stdout: MemoryOutputPipe::new(OUTPUT_CAPACITY),
-            stderr: MemoryOutputPipe::new(OUTPUT_CAPACITY),
-        };
+    ) -> Result<(Store<StageState>, GuestOutput, Deadline)> {
+        let deadline = Instant::now() + limits.timeout;
+        let bounded = Deadline::new(deadline);
+        let output = GuestOutput::new();
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(output.stdout.clone())
-            .stderr(output.stderr.clone())
+        wasi.stdout(output.stdout())
+            .stderr(output.stderr())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
@@ -158,14 +128,16 @@ impl Runtime {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory),
+            output: OutputBudget::new(limits.output, &release),
+            stopped: None,
             release,
             grants: grants.clone(),
-            services,
+            services: services.map(|s| bounded.bound(s)),
             timed_out: false,
+            guest_output: output.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let deadline = Instant::now() + limits.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
             if Instant::now() >= deadline {
@@ -175,7 +147,7 @@ impl Runtime {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        Ok((store, output))
+        Ok((store, output, bounded))
     }
 
     /// Runs one stage on `release` in a fresh sandbox and returns the changed payload.
@@ -188,7 +160,7 @@ impl Runtime {
     ) -> Result<StageOutcome> {
         crate::sandbox::check_grants(plugin, spec)?;
         let stage = spec.stage.as_str();
-        let (mut store, output) = self.store(
+        let (mut store, output, deadline) = self.store(
             plugin,
             stage,
             &spec.grants,
@@ -213,13 +185,18 @@ impl Runtime {
         let called = tokio::time::timeout(grace, call).await;
         let last_words = output.flush(stage, plugin.label());
         let state = store.data();
+        // A host call abandoned at the deadline (a registry that never answers) returns an
+        // error to the guest: whatever the guest does with it, the stage ran out of time.
+        let timed_out = state.timed_out || deadline.expired();
         let fail = |e: Option<wasmtime::Error>| -> Error {
-            if state.timed_out || e.is_none() {
+            if timed_out || e.is_none() {
                 Error::TimedOut {
                     stage: stage.to_string(),
                     plugin: plugin.label().to_string(),
                     limit: spec.limits.timeout,
                 }
+            } else if let Some(stop) = &state.stopped {
+                stop.error(stage, plugin.label())
             } else if state.limiter.breached {
                 Error::MemoryLimit {
                     stage: stage.to_string(),
@@ -249,6 +226,7 @@ impl Runtime {
         let (result, instantiate, run) = match called {
             Err(_elapsed) => return Err(fail(None)),
             Ok(Err(e)) => return Err(fail(Some(e))),
+            Ok(Ok(_)) if timed_out => return Err(fail(None)),
             Ok(Ok(done)) => done,
         };
         let findings = match result {
@@ -282,10 +260,16 @@ impl Runtime {
 }
 
 impl Plugin {
-    /// Calls the plugin's `describe` in a fresh sandbox with no grants.
+    /// Calls the plugin's `describe` in a fresh sandbox with no grants and the default limits
+    /// (see [`Plugin::describe_within`] for a stage's own).
     pub async fn describe(&self, runtime: &Runtime) -> Result<PluginInfo> {
-        let limits = Limits::default();
-        let (mut store, output) = runtime.store(
+        self.describe_within(runtime, Limits::default()).await
+    }
+
+    /// Calls the plugin's `describe` in a fresh sandbox with no grants, within `limits` (the
+    /// limits of the stage that uses the plugin).
+    pub async fn describe_within(&self, runtime: &Runtime, limits: Limits) -> Result<PluginInfo> {
+        let (mut store, output, _) = runtime.store(
             self,
             "describe",
             &Grants::default(),
@@ -297,9 +281,23 @@ impl Plugin {
             let instance = self.pre.instantiate_async(&mut store).await?;
             instance.okd_compose_stage().call_describe(&mut store).await
         };
-        let called = tokio::time::timeout(limits.timeout, call).await;
+        // The epoch stops the guest at the limit; this, a guest blocked in the host.
+        let grace = limits.timeout + Duration::from_secs(1) + EPOCH_TICK;
+        let called = tokio::time::timeout(grace, call).await;
         let last_words = output.flush("describe", self.label());
+        let timed_out = store.data().timed_out;
+        let memory = store.data().limiter.breached;
         match called {
+            Ok(Err(_)) | Err(_) if timed_out => Err(Error::TimedOut {
+                stage: "describe".into(),
+                plugin: self.label().to_string(),
+                limit: limits.timeout,
+            }),
+            Ok(Err(_)) if memory => Err(Error::MemoryLimit {
+                stage: "describe".into(),
+                plugin: self.label().to_string(),
+                limit: limits.memory,
+            }),
             Ok(Ok(info)) => Ok(PluginInfo {
                 name: info.name,
                 version: info.version,

@@ -16,6 +16,7 @@
 pub mod components;
 pub mod error;
 pub mod images;
+pub mod keys;
 pub mod manifests;
 pub mod operators;
 pub mod special_manifests;
@@ -354,6 +355,7 @@ fn fill(
         metadata,
         images,
         manifests,
+        files: BTreeMap::new(),
         annotations: BTreeMap::from([(
             "release.openshift.io/from-image-stream".to_string(),
             "origin/4.15".to_string(),

@@ -58,7 +58,7 @@ pub fn release_manifests(ctx: &Context<'_>) -> Result<BTreeMap<String, String>> 
     cvo_manifests(ctx, &mut files);
     config_api_manifests(ctx, &mut files);
     machine_config_manifests(ctx, &mut files)?;
-    update_keys_manifest(&mut files);
+    update_keys_manifest(&mut files)?;
     boot_images_manifest(ctx, &mut files);
     Ok(files)
 }
@@ -139,14 +139,37 @@ fn operator_manifests(
     let rbac_proxy = ctx.image(&copy_name("kube-rbac-proxy", k))?.to_string();
     let release = ctx.release;
     let hash = hash_hex(&name);
-
-    files.insert(
-        format!("{prefix}_00_namespace.yaml"),
-        format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n{}  labels:\n    name: {ns}\n    openshift.io/cluster-monitoring: \"true\"\n    pod-security.kubernetes.io/enforce: privileged\n",
-            annotations(Some(o), 2, &[("openshift.io/node-selector", "\"\""), ("workload.openshift.io/allowed", "management")])
-        ),
+    // Operators that share a namespace with an earlier one (the machine-api and storage
+    // operators) must not declare its Namespace again, nor reuse its per-namespace names:
+    // the payload would declare one resource twice, which the CVO refuses.
+    let shares_namespace = OPERATORS
+        .iter()
+        .take_while(|p| p.name != o.name)
+        .any(|p| p.namespace == o.namespace);
+    let local = |n: &str| {
+        if shares_namespace {
+            format!("{name}-{n}")
+        } else {
+            n.to_string()
+        }
+    };
+    let (trusted_ca, metrics, deny, allow, prometheus) = (
+        local("trusted-ca-bundle"),
+        local("metrics"),
+        local("default-deny"),
+        local("allow-metrics-and-api"),
+        local("prometheus-k8s"),
     );
+
+    if !shares_namespace {
+        files.insert(
+            format!("{prefix}_00_namespace.yaml"),
+            format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n{}  labels:\n    name: {ns}\n    openshift.io/cluster-monitoring: \"true\"\n    pod-security.kubernetes.io/enforce: privileged\n",
+                annotations(Some(o), 2, &[("openshift.io/node-selector", "\"\""), ("workload.openshift.io/allowed", "management")])
+            ),
+        );
+    }
     files.insert(
         format!("{prefix}_01_serviceaccount.yaml"),
         format!("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {name}\n  namespace: {ns}\n{}", ann(2)),
@@ -200,7 +223,7 @@ fn operator_manifests(
     files.insert(
         format!("{prefix}_06_trusted-ca-configmap.yaml"),
         format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: trusted-ca-bundle\n  namespace: {ns}\n{}  labels:\n    config.openshift.io/inject-trusted-cabundle: \"true\"\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {trusted_ca}\n  namespace: {ns}\n{}  labels:\n    config.openshift.io/inject-trusted-cabundle: \"true\"\n",
             ann(2)
         ),
     );
@@ -215,14 +238,14 @@ fn operator_manifests(
     files.insert(
         format!("{prefix}_08_service.yaml"),
         format!(
-            "apiVersion: v1\nkind: Service\nmetadata:\n  name: metrics\n  namespace: {ns}\n{}  labels:\n    app: {name}\nspec:\n  ports:\n  - name: https\n    port: 443\n    protocol: TCP\n    targetPort: 8443\n  selector:\n    name: {name}\n  type: ClusterIP\n",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {metrics}\n  namespace: {ns}\n{}  labels:\n    app: {name}\nspec:\n  ports:\n  - name: https\n    port: 443\n    protocol: TCP\n    targetPort: 8443\n  selector:\n    name: {name}\n  type: ClusterIP\n",
             annotations(Some(o), 2, &[("service.beta.openshift.io/serving-cert-secret-name", &format!("{name}-serving-cert"))])
         ),
     );
     files.insert(
         format!("{prefix}_09_servicemonitor.yaml"),
         format!(
-            "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: {name}\n  namespace: {ns}\n{}spec:\n  endpoints:\n  - bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token\n    interval: 30s\n    port: https\n    scheme: https\n    tlsConfig:\n      caFile: /etc/prometheus/configmaps/serving-certs-ca-bundle/service-ca.crt\n      serverName: metrics.{ns}.svc\n  jobLabel: component\n  namespaceSelector:\n    matchNames:\n    - {ns}\n  selector:\n    matchLabels:\n      app: {name}\n",
+            "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: {name}\n  namespace: {ns}\n{}spec:\n  endpoints:\n  - bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token\n    interval: 30s\n    port: https\n    scheme: https\n    tlsConfig:\n      caFile: /etc/prometheus/configmaps/serving-certs-ca-bundle/service-ca.crt\n      serverName: {metrics}.{ns}.svc\n  jobLabel: component\n  namespaceSelector:\n    matchNames:\n    - {ns}\n  selector:\n    matchLabels:\n      app: {name}\n",
             ann(2)
         ),
     );
@@ -238,7 +261,7 @@ fn operator_manifests(
     files.insert(
         format!("{prefix}_10_prometheus-rbac.yaml"),
         format!(
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: prometheus-k8s\n  namespace: {ns}\n{a}rules:\n- apiGroups:\n  - \"\"\n  resources:\n  - services\n  - endpoints\n  - pods\n  verbs:\n  - get\n  - list\n  - watch\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: prometheus-k8s\n  namespace: {ns}\n{a}roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: prometheus-k8s\nsubjects:\n- kind: ServiceAccount\n  name: prometheus-k8s\n  namespace: openshift-monitoring\n",
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: {prometheus}\n  namespace: {ns}\n{a}rules:\n- apiGroups:\n  - \"\"\n  resources:\n  - services\n  - endpoints\n  - pods\n  verbs:\n  - get\n  - list\n  - watch\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: {prometheus}\n  namespace: {ns}\n{a}roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: {prometheus}\nsubjects:\n- kind: ServiceAccount\n  name: prometheus-k8s\n  namespace: openshift-monitoring\n",
             a = ann(2)
         ),
     );
@@ -286,7 +309,7 @@ fn operator_manifests(
     files.insert(
         format!("{prefix}_14_networkpolicy.yaml"),
         format!(
-            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default-deny\n  namespace: {ns}\n{a}spec:\n  podSelector: {{}}\n  policyTypes:\n  - Ingress\n  - Egress\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: allow-metrics-and-api\n  namespace: {ns}\n{a}spec:\n  podSelector:\n    matchLabels:\n      name: {name}\n  ingress:\n  - ports:\n    - port: 8443\n      protocol: TCP\n  egress:\n  - {{}}\n  policyTypes:\n  - Ingress\n  - Egress\n",
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {deny}\n  namespace: {ns}\n{a}spec:\n  podSelector: {{}}\n  policyTypes:\n  - Ingress\n  - Egress\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {allow}\n  namespace: {ns}\n{a}spec:\n  podSelector:\n    matchLabels:\n      name: {name}\n  ingress:\n  - ports:\n    - port: 8443\n      protocol: TCP\n  egress:\n  - {{}}\n  policyTypes:\n  - Ingress\n  - Egress\n",
             a = ann(2)
         ),
     );

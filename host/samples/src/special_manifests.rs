@@ -181,16 +181,29 @@ pub(crate) fn machine_config_manifests(
     Ok(())
 }
 
-/// The OKD release verification ConfigMap (cluster-update-keys' non-RHEL set), with a
-/// placeholder where the OpenShift CI public key goes.
-pub(crate) fn update_keys_manifest(files: &mut BTreeMap<String, String>) {
+/// The OKD release verification ConfigMap (cluster-update-keys' non-RHEL set), with the
+/// sample's deterministic OpenPGP public key ([`crate::keys`]) where the OpenShift CI key goes:
+/// a real key, so the CVO's verifier starts on an unsigned output of the sample stream.
+pub(crate) fn update_keys_manifest(files: &mut BTreeMap<String, String>) -> Result<()> {
+    let key = crate::keys::verification_public_key()?;
+    let key: String = key
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("    {line}\n")
+            }
+        })
+        .collect();
     files.insert(
         "0000_90_cluster-update-keys_configmap.yaml".to_string(),
         format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: release-verification\n  namespace: openshift-config-managed\n{}data:\n  store-openshift-ci-release: https://storage.googleapis.com/openshift-ci-release/releases/signatures/openshift/release\n  verifier-public-key-ci: |\n    -----BEGIN PGP PUBLIC KEY BLOCK-----\n\n    PLACEHOLDER: the compose sample mirror carries no real key here.\n    A composed release replaces this ConfigMap with its own key.\n    -----END PGP PUBLIC KEY BLOCK-----\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: release-verification\n  namespace: openshift-config-managed\n{}data:\n  store-openshift-ci-release: https://storage.googleapis.com/openshift-ci-release/releases/signatures/openshift/release\n  verifier-public-key-ci: |\n{key}",
             annotations(None, 2, &[("include.release.openshift.io/hypershift", "\"true\""), ("release.openshift.io/verification-config-map", "\"\"")])
         ),
     );
+    Ok(())
 }
 
 /// The installer's boot image stream for FCOS.

@@ -15,6 +15,8 @@
 //!   secretbox) are not read: convert them to PKCS#8 first.
 
 use std::io::Cursor;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::pkcs8::{
@@ -27,6 +29,65 @@ use pgp::crypto::hash::HashAlgorithm;
 use pgp::types::KeyDetails;
 
 use crate::error::{Error, Result};
+
+/// The largest key file read: keys are a few KiB, keyrings rarely more than a few hundred.
+pub const MAX_KEY_FILE: u64 = 4 << 20;
+
+/// Reads the key file at `path` as text: a regular file (symlinks followed) of at most
+/// [`MAX_KEY_FILE`] bytes; `Ok(None)` when it does not exist. A FIFO, a device
+/// (`/dev/zero`), a directory or a larger file is refused before anything is read.
+pub fn read_key_file(path: &Path) -> Result<Option<String>> {
+    use compose_registry::file::{ReadFileError, read_regular};
+    match read_regular(path, MAX_KEY_FILE) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+            Error::Key(format!(
+                "`{}` is not text: keys are read ASCII-armored (OpenPGP) or PEM",
+                path.display()
+            ))
+        }),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(ReadFileError::Io(source)) => Err(Error::Io {
+            action: "reading the key",
+            path: path.to_path_buf(),
+            source,
+        }),
+        Err(e) => Err(Error::Key(format!(
+            "cannot read the key `{}`: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// A warning when the private key file at `path` may be read by users other than its owner
+/// (any group or other permission bit): `None` when it is private, or cannot be examined.
+pub fn private_key_file_warning(path: &Path) -> Option<String> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the private key file `{}` may be read by other users (mode {mode:04o}): \
+             restrict it with `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+/// An OpenPGP parse error as a user reads it: rpgp's messages for broken armor or packets
+/// may carry the raw bytes (`[45, 45, …]`) or run for pages; those are summed up instead.
+fn pgp_reason(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    let digits_and_commas = text
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == ',')
+        .count();
+    let dump = text.contains('[') && digits_and_commas * 2 > text.len();
+    if dump || text.len() > 200 || text.chars().any(char::is_control) {
+        "the armor or the packets inside it are malformed (bad base64, checksum or packet data)"
+            .to_string()
+    } else {
+        text
+    }
+}
 
 /// Bits of the RSA keys [`generate_openpgp`] makes.
 pub const RSA_BITS: u32 = 3072;
@@ -89,7 +150,12 @@ impl PrivateKey {
     pub fn parse(text: &str, passphrase: Option<&str>) -> Result<PrivateKey> {
         if has_block(text, "PGP PRIVATE KEY BLOCK") {
             let (key, _) = SignedSecretKey::from_armor_single(Cursor::new(text.as_bytes()))
-                .map_err(|e| Error::Key(format!("not a readable OpenPGP private key: {e}")))?;
+                .map_err(|e| {
+                    Error::Key(format!(
+                        "not a readable OpenPGP private key: {}",
+                        pgp_reason(&e)
+                    ))
+                })?;
             let passphrase = passphrase.unwrap_or_default().to_string();
             // Unlock it now: a wrong passphrase is reported when the key is loaded, not when a
             // stage first signs.
@@ -172,11 +238,17 @@ impl PublicKey {
             for block in pem_blocks(text, "PGP PUBLIC KEY BLOCK") {
                 let (iter, _) = SignedPublicKey::from_armor_many(Cursor::new(block.into_bytes()))
                     .map_err(|e| {
-                    Error::Key(format!("not a readable OpenPGP public key: {e}"))
+                    Error::Key(format!(
+                        "not a readable OpenPGP public key: {}",
+                        pgp_reason(&e)
+                    ))
                 })?;
                 for key in iter {
                     keys.push(key.map_err(|e| {
-                        Error::Key(format!("not a readable OpenPGP public key: {e}"))
+                        Error::Key(format!(
+                            "not a readable OpenPGP public key: {}",
+                            pgp_reason(&e)
+                        ))
                     })?);
                 }
             }
@@ -381,6 +453,82 @@ mod tests {
                 .kind(),
             KeyKind::Cosign
         );
+    }
+
+    #[test]
+    fn key_files_must_be_small_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.pub");
+        std::fs::write(&path, "text").unwrap();
+        assert_eq!(read_key_file(&path).unwrap().as_deref(), Some("text"));
+        assert!(read_key_file(&dir.path().join("absent")).unwrap().is_none());
+
+        let zero = dir.path().join("zero.pub");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let err = read_key_file(&zero).unwrap_err().to_string();
+        assert!(
+            err.contains("character device") && err.contains("zero.pub"),
+            "{err}"
+        );
+
+        let fifo = dir.path().join("fifo.pub");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        let err = read_key_file(&fifo).unwrap_err().to_string();
+        assert!(err.contains("FIFO"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+        let big = dir.path().join("big.pub");
+        std::fs::write(&big, vec![b'a'; MAX_KEY_FILE as usize + 1]).unwrap();
+        let err = read_key_file(&big).unwrap_err().to_string();
+        assert!(err.contains("more than"), "{err}");
+    }
+
+    #[test]
+    fn readable_private_key_files_are_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.priv");
+        std::fs::write(&path, "x").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(private_key_file_warning(&path), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let warning = private_key_file_warning(&path).unwrap();
+        assert!(
+            warning.contains("0644") && warning.contains("chmod 600"),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn garbage_armor_is_reported_in_words() {
+        let mut garbage = String::new();
+        for label in ["PGP PUBLIC KEY BLOCK", "PGP PRIVATE KEY BLOCK"] {
+            garbage.clear();
+            garbage.push_str(&format!("-----BEGIN {label}-----\n\n"));
+            for _ in 0..40 {
+                garbage.push_str("bm90IGEga2V5IGF0IGFsbCwganVzdCBzb21lIHRleHQgaW4gYmFzZTY0IQ==\n");
+            }
+            garbage.push_str(&format!("=AAAA\n-----END {label}-----\n"));
+            let err = if label.contains("PUBLIC") {
+                PublicKey::parse(&garbage).unwrap_err()
+            } else {
+                PrivateKey::parse(&garbage, None).unwrap_err()
+            }
+            .to_string();
+            assert!(err.len() < 300, "{label}: {err}");
+            assert!(
+                !err.contains(", 32, ") && !err.contains("[1"),
+                "{label}: {err}"
+            );
+            assert!(err.contains("OpenPGP"), "{label}: {err}");
+        }
+        assert_eq!(pgp_reason(&"bad checksum"), "bad checksum");
+        let dump = format!("invalid input: {:?}", vec![45u8; 64]);
+        assert!(pgp_reason(&dump).contains("malformed"));
     }
 
     #[test]

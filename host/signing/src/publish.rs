@@ -7,7 +7,11 @@
 //! - cosign-format signatures as the OCI image manifest tagged `sha256-<hex>.sig`: one layer
 //!   of media type `application/vnd.dev.cosign.simplesigning.v1+json` per signature, holding
 //!   the simple-signing payload, with the signature in the `dev.cosignproject.cosign/signature`
-//!   annotation.
+//!   annotation;
+//! - software bills of materials (attachments of kind [`KIND_SBOM`]) as an OCI artifact
+//!   manifest tagged `sha256-<hex>.sbom`, as `cosign attach sbom` names it: one layer per SBOM
+//!   (of the attachment's media type, e.g. `application/spdx+json`), the empty config, and a
+//!   `subject` naming the release manifest, so OCI 1.1 registries list it as a referrer.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +29,24 @@ pub const SIGNATURES_DIR: &str = "signatures";
 pub const COSIGN_LAYER: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The annotation holding a cosign signature.
 pub const COSIGN_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+/// Attachment kind of a software bill of materials, published as [`sbom_tag`].
+pub const KIND_SBOM: &str = "sbom";
+/// Media type of the empty config of an OCI artifact.
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The bytes of [`OCI_EMPTY`].
+const EMPTY_CONFIG: &[u8] = b"{}";
+
+/// The SBOM tag of a digest: `sha256-<hex>.sbom`.
+pub fn sbom_tag(digest: &str) -> String {
+    format!("{}.sbom", digest.replacen(':', "-", 1))
+}
+
+/// Whether an OCI layout tag names an attachment of a release (`sha256-<hex>.sig` or
+/// `sha256-<hex>.sbom`) rather than a release.
+pub fn is_attachment_tag(tag: &str) -> bool {
+    tag.starts_with("sha256-") && (tag.ends_with(".sig") || tag.ends_with(".sbom"))
+}
 
 /// The cosign signature tag of a digest: `sha256-<hex>.sig`.
 pub fn cosign_tag(digest: &str) -> String {
@@ -49,6 +71,10 @@ pub struct Published {
     pub lookaside: Option<String>,
     /// The cosign tag and the digest of its manifest.
     pub cosign_manifest: Option<(String, String)>,
+    /// SBOMs in the `.sbom` artifact.
+    pub sbom: usize,
+    /// The SBOM tag and the digest of its manifest.
+    pub sbom_manifest: Option<(String, String)>,
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -140,7 +166,41 @@ pub fn cosign_manifest(attachments: &[Attachment], digest: &str) -> Result<Optio
     Ok(Some((manifest, blobs)))
 }
 
-/// Writes every signature attachment into `layout` (not saving `index.json`: the caller does).
+/// The SBOM artifact of the release manifest `subject`, if there are SBOM attachments: the
+/// manifest bytes and its blobs (the SBOMs, then the empty config).
+pub fn sbom_manifest(
+    attachments: &[Attachment],
+    subject: &Descriptor,
+) -> Result<Option<SignatureImage>> {
+    let sboms: Vec<&Attachment> = attachments.iter().filter(|a| a.kind == KIND_SBOM).collect();
+    let Some(first) = sboms.first() else {
+        return Ok(None);
+    };
+    let layers: Vec<Descriptor> = sboms
+        .iter()
+        .map(|a| Descriptor::of(&a.media_type, &a.data))
+        .collect();
+    let mut blobs: Vec<Vec<u8>> = sboms.iter().map(|a| a.data.clone()).collect();
+    let subject = Descriptor::new(&subject.media_type, &subject.digest, subject.size);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": first.media_type,
+        "config": Descriptor::of(OCI_EMPTY, EMPTY_CONFIG),
+        "layers": layers,
+        "subject": subject,
+        "annotations": {
+            "org.opencontainers.image.description": format!("SBOMs of {}", subject.digest),
+        },
+    });
+    blobs.push(EMPTY_CONFIG.to_vec());
+    let manifest = canonical_json(&manifest).map_err(|e| Error::Publish(e.to_string()))?;
+    Ok(Some((manifest, blobs)))
+}
+
+/// Writes every signature and SBOM attachment into `layout` (not saving `index.json`: the
+/// caller does). The release manifest `digest` must be in the layout already (it is the SBOM
+/// artifact's subject).
 /// `repository` is the repository path for the lookaside copies (`okd/scos-release`).
 pub fn write_signatures(
     layout: &mut OciLayout,
@@ -174,6 +234,33 @@ pub fn write_signatures(
         layout.set_ref(Descriptor::of(OCI_MANIFEST, &manifest), &tag);
         published.cosign = blobs.len() - 1;
         published.cosign_manifest = Some((tag, manifest_digest));
+    }
+    if attachments.iter().any(|a| a.kind == KIND_SBOM) {
+        let subject = layout
+            .index()
+            .manifests
+            .iter()
+            .find(|d| d.digest == digest && d.ref_name() != Some(&cosign_tag(digest)))
+            .cloned()
+            .ok_or_else(|| {
+                Error::Publish(format!(
+                    "the release manifest {digest} is not in the output layout: its SBOMs cannot refer to it"
+                ))
+            })?;
+        if let Some((manifest, blobs)) = sbom_manifest(attachments, &subject)? {
+            for blob in &blobs {
+                layout
+                    .write_blob(blob)
+                    .map_err(|e| Error::Publish(e.to_string()))?;
+            }
+            let manifest_digest = layout
+                .write_blob(&manifest)
+                .map_err(|e| Error::Publish(e.to_string()))?;
+            let tag = sbom_tag(digest);
+            layout.set_ref(Descriptor::of(OCI_MANIFEST, &manifest), &tag);
+            published.sbom = blobs.len() - 1;
+            published.sbom_manifest = Some((tag, manifest_digest));
+        }
     }
     Ok(published)
 }
@@ -234,4 +321,72 @@ pub fn read_signatures(layout: &OciLayout, digest: &str) -> Result<Vec<Attachmen
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn stage_attachment_kinds_are_the_published_ones() {
+        // The runtime refuses at `attach` every kind this module does not publish.
+        let mut kinds = compose_runtime::ATTACHMENT_KINDS.to_vec();
+        kinds.sort_unstable();
+        let mut published = [KIND_COSIGN, KIND_OPENPGP, KIND_SBOM];
+        published.sort_unstable();
+        assert_eq!(kinds, published);
+    }
+
+    #[test]
+    fn sboms_are_an_artifact_referring_to_the_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = OciLayout::create(&dir.path().join("o")).unwrap();
+        let release_manifest = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
+        let digest = layout.write_blob(release_manifest).unwrap();
+        layout.set_ref(
+            Descriptor::of(OCI_MANIFEST, release_manifest),
+            "4.17.0-okd-scos.0",
+        );
+        let spdx = br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec();
+        let attachments = vec![
+            Attachment {
+                kind: KIND_SBOM.into(),
+                media_type: "application/spdx+json".into(),
+                data: spdx.clone(),
+            },
+            Attachment {
+                kind: "signature-verification".into(),
+                media_type: "application/json".into(),
+                data: b"{}".to_vec(),
+            },
+        ];
+        let published = write_signatures(&mut layout, &attachments, &digest, None).unwrap();
+        assert_eq!(published.sbom, 1);
+        let (tag, manifest_digest) = published.sbom_manifest.clone().unwrap();
+        assert_eq!(tag, sbom_tag(&digest));
+        assert!(tag.starts_with("sha256-") && tag.ends_with(".sbom"));
+        assert!(is_attachment_tag(&tag) && !is_attachment_tag("4.17.0-okd-scos.0"));
+        let entry = layout.find(&tag).unwrap();
+        assert_eq!(entry.digest, manifest_digest);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&layout.read_blob(&manifest_digest).unwrap()).unwrap();
+        assert_eq!(manifest["subject"]["digest"], digest.as_str());
+        assert_eq!(manifest["subject"]["size"], release_manifest.len());
+        assert_eq!(manifest["artifactType"], "application/spdx+json");
+        assert_eq!(manifest["config"]["mediaType"], OCI_EMPTY);
+        let layers = manifest["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 1);
+        assert_eq!(layers[0]["mediaType"], "application/spdx+json");
+        let layer_digest = layers[0]["digest"].as_str().unwrap();
+        assert_eq!(layout.read_blob(layer_digest).unwrap(), spdx);
+        let config = manifest["config"]["digest"].as_str().unwrap();
+        assert_eq!(layout.read_blob(config).unwrap(), b"{}");
+        // No SBOM, no artifact.
+        let mut other = OciLayout::create(&dir.path().join("p")).unwrap();
+        let none = write_signatures(&mut other, &attachments[1..], &digest, None).unwrap();
+        assert_eq!((none.sbom, none.sbom_manifest), (0, None));
+        assert!(other.find(&sbom_tag(&digest)).is_none());
+    }
 }

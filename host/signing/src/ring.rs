@@ -9,12 +9,12 @@
 //! it are skipped with a warning and the release is published unsigned.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use compose_stream::{Key, KeySource};
 
 use crate::error::{Error, Result};
-use crate::keys::{PrivateKey, PublicKey};
+use crate::keys::{PrivateKey, PublicKey, private_key_file_warning};
 use crate::verify::TrustedKeys;
 
 /// One loaded `[keys.NAME]`.
@@ -45,22 +45,7 @@ fn describe(source: &KeySource) -> String {
 
 /// Reads a key source; `Ok(None)` when it is not available (unset variable, missing file).
 pub fn read_source(source: &KeySource) -> Result<Option<String>> {
-    let read_file = |path: &Path| -> Result<Option<String>> {
-        match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
-                Error::Key(format!(
-                    "`{}` is not text: keys are read ASCII-armored (OpenPGP) or PEM",
-                    path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Io {
-                action: "reading the key",
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
-    };
+    let read_file = crate::keys::read_key_file;
     match source {
         KeySource::File(path) => read_file(path),
         KeySource::Env(var) => match std::env::var(var) {
@@ -69,6 +54,19 @@ pub fn read_source(source: &KeySource) -> Result<Option<String>> {
             Ok(value) => read_file(&PathBuf::from(value.trim())),
             Err(_) => Ok(None),
         },
+    }
+}
+
+/// The file a key source reads, if it reads one: the path itself, or the path a variable
+/// names (not a key held in the variable).
+fn key_file(source: &KeySource) -> Option<PathBuf> {
+    match source {
+        KeySource::File(path) => Some(path.clone()),
+        KeySource::Env(var) => std::env::var(var)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty() && !v.starts_with("-----BEGIN"))
+            .map(PathBuf::from),
     }
 }
 
@@ -109,10 +107,17 @@ impl StreamKeys {
             };
             let private = match &key.private_key {
                 Some(source) => match read_source(source).map_err(|e| fail(e.to_string()))? {
-                    Some(text) => Some(
-                        PrivateKey::parse(&text, passphrase.as_deref())
-                            .map_err(|e| fail(format!("{} : {e}", describe(source))))?,
-                    ),
+                    Some(text) => {
+                        if let Some(warning) =
+                            key_file(source).and_then(|p| private_key_file_warning(&p))
+                        {
+                            tracing::warn!("key `{name}`: {warning}");
+                        }
+                        Some(
+                            PrivateKey::parse(&text, passphrase.as_deref())
+                                .map_err(|e| fail(format!("{}: {e}", describe(source))))?,
+                        )
+                    }
                     None if key.optional => {
                         out.absent.insert(name.clone(), unavailable(source));
                         continue;

@@ -32,6 +32,29 @@ impl Diagnostic {
     }
 }
 
+/// The most characters of a user's value that a message repeats.
+pub const SHOWN_CHARS: usize = 80;
+/// The most characters of a message, or of a source line, that a diagnostic prints.
+const MAX_PRINTED_CHARS: usize = 400;
+
+/// `text` as a message repeats it: whole when short, else its first [`SHOWN_CHARS`] characters
+/// and how long it is, so a 20 MB value is not echoed back whole.
+pub fn shown(text: &str) -> String {
+    clip(text, SHOWN_CHARS)
+}
+
+/// The first `max` characters of `text`, then `…` and its length when it was longer.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!(
+            "{}… ({} bytes in all)",
+            text.get(..end).unwrap_or_default(),
+            text.len()
+        ),
+    }
+}
+
 /// A line and column (both 1-based, the column counted in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
@@ -73,7 +96,12 @@ impl Diagnostics {
 
     fn render(&self, f: &mut fmt::Formatter<'_>, path: &Path, d: &Diagnostic) -> fmt::Result {
         let Some(span) = &d.span else {
-            writeln!(f, "{}: {}", path.display(), d.message)?;
+            writeln!(
+                f,
+                "{}: {}",
+                path.display(),
+                clip(&d.message, MAX_PRINTED_CHARS)
+            )?;
             return hint(f, d);
         };
         let loc = locate(&self.source, span.start);
@@ -83,23 +111,36 @@ impl Diagnostics {
             path.display(),
             loc.line,
             loc.column,
-            d.message
+            clip(&d.message, MAX_PRINTED_CHARS)
         )?;
-        let text = self.source.lines().nth(loc.line - 1).unwrap_or("");
-        let gutter = loc.line.to_string().len();
+        let line = self.source.lines().nth(loc.line - 1).unwrap_or("");
         let width = self
             .source
             .get(span.clone())
             .map(|s| s.lines().next().unwrap_or("").chars().count())
             .unwrap_or(1)
             .max(1);
+        // A long line is shown from a little before the column, and only so far.
+        let skip = (loc.column - 1).saturating_sub(MAX_PRINTED_CHARS / 4);
+        let shown_line: String = line.chars().skip(skip).take(MAX_PRINTED_CHARS).collect();
+        let (lead, tail) = (
+            if skip > 0 { "…" } else { "" },
+            if line.chars().count() > skip + MAX_PRINTED_CHARS {
+                "…"
+            } else {
+                ""
+            },
+        );
+        let caret_at = loc.column - 1 - skip + lead.chars().count();
+        let width = width.min(MAX_PRINTED_CHARS.saturating_sub(caret_at).max(1));
+        let gutter = loc.line.to_string().len();
         writeln!(f, "{:gutter$} |", "")?;
-        writeln!(f, "{} | {}", loc.line, text)?;
+        writeln!(f, "{} | {lead}{shown_line}{tail}", loc.line)?;
         writeln!(
             f,
             "{:gutter$} | {}{}",
             "",
-            " ".repeat(loc.column - 1),
+            " ".repeat(caret_at),
             "^".repeat(width)
         )?;
         hint(f, d)
@@ -108,7 +149,7 @@ impl Diagnostics {
 
 fn hint(f: &mut fmt::Formatter<'_>, d: &Diagnostic) -> fmt::Result {
     match &d.hint {
-        Some(h) => writeln!(f, "  hint: {h}"),
+        Some(h) => writeln!(f, "  hint: {}", clip(h, MAX_PRINTED_CHARS)),
         None => Ok(()),
     }
 }
@@ -152,5 +193,27 @@ mod tests {
         assert!(text.contains("s.toml:2:1: unknown field `bad`"), "{text}");
         assert!(text.contains("2 | bad = 2\n  | ^^^\n"), "{text}");
         assert!(text.contains("hint: remove it"), "{text}");
+    }
+
+    #[test]
+    fn long_values_lines_and_messages_are_clipped() {
+        assert_eq!(shown("short"), "short");
+        let long = "é".repeat(10_000);
+        let s = shown(&long);
+        assert!(s.starts_with(&"é".repeat(SHOWN_CHARS)), "{s}");
+        assert!(s.ends_with("… (20000 bytes in all)"), "{s}");
+
+        let value = "x".repeat(20 << 20);
+        let source = format!("a = 1\nname = \"{value}\"\n");
+        let d = Diagnostics {
+            path: "s.toml".into(),
+            source,
+            items: vec![Diagnostic::at(13..14, format!("bad name `{value}`"))],
+        };
+        let text = d.to_string();
+        assert!(text.len() < 2_000, "{} bytes printed", text.len());
+        assert!(text.contains("s.toml:2:8: bad name `xxx"), "{text}");
+        assert!(text.contains("2 | name = \"xxx"), "{text}");
+        assert!(text.contains("  | ") && text.contains("       ^"), "{text}");
     }
 }

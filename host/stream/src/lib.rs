@@ -11,6 +11,7 @@ pub mod error;
 pub mod load;
 pub mod model;
 pub mod schema;
+pub mod stage_config;
 pub mod units;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, shown};
 use crate::error::{Error, Result};
 use crate::model::{
     FileGrant, Grants, Key, KeySource, Limits, Mirror, PluginRef, RemoteMirror, Stage, Stream,
@@ -19,6 +19,16 @@ use crate::units::{parse_duration, parse_size};
 const MIN_MEMORY: u64 = 1 << 20;
 /// The largest memory limit: wasm32 linear memory cannot exceed 4 GiB.
 const MAX_MEMORY: u64 = 4 << 30;
+/// The smallest `limits.output`.
+const MIN_OUTPUT: u64 = 1 << 10;
+/// The largest `limits.output`.
+const MAX_OUTPUT: u64 = 64 << 30;
+
+/// The largest stream file read: far more than any stream needs, small enough to hold.
+const MAX_STREAM_FILE: u64 = 64 << 20;
+
+/// The longest stream or stage name: names become file and directory names.
+const MAX_NAME_LEN: usize = 128;
 
 /// What validation needs to know about the host.
 #[derive(Debug, Clone, Default)]
@@ -29,11 +39,59 @@ pub struct LoadOptions {
 
 /// Reads, parses and validates a stream file.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Stream> {
-    let source = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let read_error = |source| Error::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // Look before reading: a FIFO would block the read, `/dev/zero` would never end it.
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    if metadata.len() > MAX_STREAM_FILE {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            size: metadata.len(),
+            max: MAX_STREAM_FILE,
+        });
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(file, MAX_STREAM_FILE + 1),
+                &mut bytes,
+            )
+        })
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_STREAM_FILE {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+            max: MAX_STREAM_FILE,
+        });
+    }
+    let source = match String::from_utf8(bytes) {
+        Ok(source) => source,
+        Err(e) => return Err(not_utf8(path, e)),
+    };
     parse(path, source, options)
+}
+
+/// A stream file that is not UTF-8, located at its first invalid byte.
+fn not_utf8(path: &Path, e: std::string::FromUtf8Error) -> Error {
+    let at = e.utf8_error().valid_up_to();
+    let source = String::from_utf8_lossy(e.as_bytes()).into_owned();
+    Error::Invalid(Box::new(Diagnostics {
+        path: path.to_path_buf(),
+        source,
+        items: vec![
+            Diagnostic::at(at..at + 1, "the stream file is not valid UTF-8")
+                .with_hint("stream files are TOML, which is UTF-8 text"),
+        ],
+    }))
 }
 
 /// Parses and validates stream text; `path` locates relative paths and names the file in
@@ -43,8 +101,9 @@ pub fn parse(path: &Path, source: String, options: &LoadOptions) -> Result<Strea
         Ok(file) => file,
         Err(e) => {
             let message = e.message().trim().to_string();
+            let span = e.span().or_else(|| place_of_spanless_error(&source));
             let diagnostic = Diagnostic {
-                span: e.span(),
+                span,
                 hint: hint_for_parse_error(&message),
                 message,
             };
@@ -72,6 +131,23 @@ pub fn parse(path: &Path, source: String, options: &LoadOptions) -> Result<Strea
             items: v.problems,
         })))
     }
+}
+
+/// Where to point a parse error that came without a place. The TOML parser reports a dotted
+/// key nested past its recursion limit (`a.a.a.…`) that way: point at the line with the most
+/// dots in a key, else at the file's first line.
+fn place_of_spanless_error(source: &str) -> Option<Range<usize>> {
+    let mut best: Option<(usize, Range<usize>)> = None;
+    let mut start = 0;
+    for line in source.split_inclusive('\n') {
+        let key = line.split('=').next().unwrap_or(line);
+        let dots = key.matches('.').count();
+        if best.as_ref().is_none_or(|(most, _)| dots > *most) {
+            best = Some((dots, start..start + line.trim_end().len().max(1)));
+        }
+        start += line.len();
+    }
+    best.map(|(_, span)| span).or(Some(0..1))
 }
 
 fn hint_for_parse_error(message: &str) -> Option<String> {
@@ -102,7 +178,10 @@ impl Validator<'_> {
         if semver::Version::parse(&release).is_err() {
             self.problem(
                 s.release.span(),
-                format!("release name `{release}` must be a semantic version such as `4.17.0-okd-scos.0`"),
+                format!(
+                    "release name `{}` must be a semantic version such as `4.17.0-okd-scos.0`",
+                    shown(&release)
+                ),
             );
         }
         let from = self.reference(&s.from, "base release `from`");
@@ -116,7 +195,7 @@ impl Validator<'_> {
                         p.span(),
                         format!(
                             "previous version `{}` must be a semantic version",
-                            p.get_ref()
+                            shown(p.get_ref())
                         ),
                     );
                 }
@@ -133,8 +212,8 @@ impl Validator<'_> {
                 self.problem(
                     c.span(),
                     format!(
-                        "`created` `{}` must be a UTC time like `2024-09-10T00:00:00Z`",
-                        c.get_ref()
+                        "`created` `{}` must be a UTC time that exists, like `2024-09-10T00:00:00Z` (from 1970 on)",
+                        shown(c.get_ref())
                     ),
                 );
             }
@@ -149,7 +228,8 @@ impl Validator<'_> {
                 self.problem(
                     store.span(),
                     format!(
-                        "`signature-store` `{text}` must be an `https://`, `http://` or `file://` URL"
+                        "`signature-store` `{}` must be an `https://`, `http://` or `file://` URL",
+                        shown(text)
                     ),
                 );
             }
@@ -179,7 +259,10 @@ impl Validator<'_> {
                 (Some(_), Some(registry)) => self.problems.push(
                     Diagnostic::at(
                         registry.span(),
-                        format!("`[registries.\"{prefix}\"]` has both `mirror` and `registry`"),
+                        format!(
+                            "`[registries.\"{}\"]` has both `mirror` and `registry`",
+                            shown(&prefix)
+                        ),
                     )
                     .with_hint(
                         "give one: `mirror = \"oci:PATH\"` or `registry = \"HOST[:PORT][/PATH]\"`",
@@ -188,7 +271,10 @@ impl Validator<'_> {
                 (None, None) => self.problems.push(
                     Diagnostic::at(
                         section.span(),
-                        format!("`[registries.\"{prefix}\"]` says neither `mirror` nor `registry`"),
+                        format!(
+                            "`[registries.\"{}\"]` says neither `mirror` nor `registry`",
+                            shown(&prefix)
+                        ),
                     )
                     .with_hint(
                         "give one: `mirror = \"oci:PATH\"` or `registry = \"HOST[:PORT][/PATH]\"`",
@@ -216,7 +302,7 @@ impl Validator<'_> {
                         st.name.span(),
                         format!(
                             "stage name `{}` is used twice: names must be unique",
-                            st.name.get_ref()
+                            shown(st.name.get_ref())
                         ),
                     );
                 }
@@ -248,7 +334,10 @@ impl Validator<'_> {
         let Some(rel) = text.strip_prefix("oci:") else {
             self.problem(
                 mirror.span(),
-                format!("mirror `{text}` must be `oci:PATH` (an OCI image layout directory)"),
+                format!(
+                    "mirror `{}` must be `oci:PATH` (an OCI image layout directory)",
+                    shown(text)
+                ),
             );
             return None;
         };
@@ -258,8 +347,9 @@ impl Validator<'_> {
                 Diagnostic::at(
                     mirror.span(),
                     format!(
-                        "mirror `{text}` is not an OCI image layout: `{}` has no `index.json`",
-                        path.display()
+                        "mirror `{}` is not an OCI image layout: `{}` has no `index.json`",
+                        shown(text),
+                        shown(&path.display().to_string())
                     ),
                 )
                 .with_hint("paths are relative to the stream file"),
@@ -283,7 +373,7 @@ impl Validator<'_> {
             self.problems.push(
                 Diagnostic::at(
                     registry.span(),
-                    format!("registry `{text}` must be `HOST[:PORT][/PATH]`, e.g. `127.0.0.1:5000` or `registry.lab:5000/okd`"),
+                    format!("registry `{}` must be `HOST[:PORT][/PATH]`, e.g. `127.0.0.1:5000` or `registry.lab:5000/okd`", shown(text)),
                 )
                 .with_hint("the host must contain a `.` or a `:port`, or be `localhost`; paths are lowercase"),
             );
@@ -294,9 +384,9 @@ impl Validator<'_> {
             self.problems.push(
                 Diagnostic::at(
                     registry.span(),
-                    format!("registry `{text}`: plain HTTP is only allowed for loopback hosts (127.0.0.1, localhost, [::1])"),
+                    format!("registry `{}`: plain HTTP is only allowed for loopback hosts (127.0.0.1, localhost, [::1])", shown(text)),
                 )
-                .with_hint(format!("write `registry = \"{location}\"` and run with `--insecure-registry {host}` to allow plain HTTP to it")),
+                .with_hint(format!("write `registry = \"{}\"` and run with `--insecure-registry {}` to allow plain HTTP to it", shown(location), shown(host))),
             );
             return None;
         }
@@ -313,7 +403,18 @@ impl Validator<'_> {
         if !ok {
             self.problem(
                 name.span(),
-                format!("{what} `{text}` must be lowercase letters, digits and dashes"),
+                format!(
+                    "{what} `{}` must be lowercase letters, digits and dashes",
+                    shown(text)
+                ),
+            );
+        } else if text.len() > MAX_NAME_LEN {
+            self.problem(
+                name.span(),
+                format!(
+                    "{what} `{}` must be at most {MAX_NAME_LEN} characters (it names files and directories)",
+                    shown(text)
+                ),
             );
         }
         text.clone()
@@ -321,17 +422,16 @@ impl Validator<'_> {
 
     fn reference(&mut self, r: &Spanned<String>, what: &str) -> String {
         let text = r.get_ref();
-        let ok = !text.is_empty()
-            && text.contains('/')
-            && text.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@')
-            });
-        if !ok {
-            self.problem(
-                r.span(),
-                format!(
-                    "{what} `{text}` must be an image reference such as `quay.io/org/repo:tag`"
-                ),
+        if let Err(reason) = reference_shape(text) {
+            self.problems.push(
+                Diagnostic::at(
+                    r.span(),
+                    format!(
+                        "{what} `{}` is not an image reference: {reason}",
+                        shown(text)
+                    ),
+                )
+                .with_hint("an image reference looks like `quay.io/org/repo:tag` or `quay.io/org/repo@sha256:…`"),
             );
         }
         text.clone()
@@ -383,26 +483,15 @@ impl Validator<'_> {
             if let Err(e) = globset::Glob::new(g.get_ref()) {
                 self.problem(
                     g.span(),
-                    format!("registry grant `{}` is not a valid glob: {e}", g.get_ref()),
+                    format!(
+                        "registry grant `{}` is not a valid glob: {e}",
+                        shown(g.get_ref())
+                    ),
                 );
             }
             grants.registry.push(g.get_ref().clone());
         }
         for g in &st.grants.files {
-            let host = self.dir.join(g.get_ref());
-            if !host.is_dir() {
-                self.problems.push(
-                    Diagnostic::at(
-                        g.span(),
-                        format!(
-                            "file grant `{}` must be an existing directory (`{}`)",
-                            g.get_ref(),
-                            host.display()
-                        ),
-                    )
-                    .with_hint("paths are relative to the stream file"),
-                );
-            }
             let guest_name = Path::new(g.get_ref())
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -410,7 +499,7 @@ impl Validator<'_> {
             if guest_name.is_empty() || guest_name == ".." {
                 self.problem(
                     g.span(),
-                    format!("file grant `{}` must name a directory", g.get_ref()),
+                    format!("file grant `{}` must name a directory", shown(g.get_ref())),
                 );
             }
             if grants
@@ -420,9 +509,13 @@ impl Validator<'_> {
             {
                 self.problem(
                     g.span(),
-                    format!("two file grants would both appear as `/{guest_name}` in the sandbox"),
+                    format!(
+                        "two file grants would both appear as `/{}` in the sandbox",
+                        shown(&guest_name)
+                    ),
                 );
             }
+            let host = self.file_grant(g);
             grants.files.push(FileGrant {
                 host,
                 guest: format!("/{guest_name}"),
@@ -436,8 +529,8 @@ impl Validator<'_> {
                         k.span(),
                         format!(
                             "key grant `{}` names no `[keys.{}]` table",
-                            k.get_ref(),
-                            k.get_ref()
+                            shown(k.get_ref()),
+                            shown(k.get_ref())
                         ),
                     )
                     .with_hint(if known.is_empty() {
@@ -460,10 +553,25 @@ impl Validator<'_> {
                     m.span(),
                     format!(
                         "memory limit `{}` must be between 1MiB and 4GiB",
-                        m.get_ref()
+                        shown(m.get_ref())
                     ),
                 ),
                 Err(e) => self.problem(m.span(), format!("memory limit {e}")),
+            }
+        }
+        if let Some(o) = &st.limits.output {
+            match parse_size(o.get_ref()) {
+                Ok(bytes) if (MIN_OUTPUT..=MAX_OUTPUT).contains(&bytes) => {
+                    limits.output = Some(bytes)
+                }
+                Ok(_) => self.problem(
+                    o.span(),
+                    format!(
+                        "output limit `{}` must be between 1KiB and 64GiB",
+                        o.get_ref()
+                    ),
+                ),
+                Err(e) => self.problem(o.span(), format!("output limit {e}")),
             }
         }
         if let Some(t) = &st.limits.timeout {
@@ -471,7 +579,10 @@ impl Validator<'_> {
                 Ok(d) if !d.is_zero() && d.as_secs() <= 3600 => limits.timeout = Some(d),
                 Ok(_) => self.problem(
                     t.span(),
-                    format!("timeout `{}` must be between 1ms and 1h", t.get_ref()),
+                    format!(
+                        "timeout `{}` must be between 1ms and 1h",
+                        shown(t.get_ref())
+                    ),
                 ),
                 Err(e) => self.problem(t.span(), format!("timeout {e}")),
             }
@@ -487,13 +598,91 @@ impl Validator<'_> {
         }
     }
 
+    /// The directory a file grant names, resolved (symbolic links followed), so that the
+    /// sandbox opens, and `plan` shows, the directory the stage really reads. A grant written
+    /// as a relative path must resolve inside the stream's directory; one outside it must be
+    /// written as an absolute path; the root of the filesystem is never granted.
+    fn file_grant(&mut self, g: &Spanned<String>) -> PathBuf {
+        let text = g.get_ref();
+        let joined = self.dir.join(text);
+        let resolved = match joined.canonicalize() {
+            Ok(resolved) if resolved.is_dir() => resolved,
+            _ => {
+                self.problems.push(
+                    Diagnostic::at(
+                        g.span(),
+                        format!(
+                            "file grant `{}` must be an existing directory (`{}`)",
+                            shown(text),
+                            shown(&joined.display().to_string())
+                        ),
+                    )
+                    .with_hint("paths are relative to the stream file"),
+                );
+                return joined;
+            }
+        };
+        if resolved.parent().is_none() {
+            self.problems.push(
+                Diagnostic::at(
+                    g.span(),
+                    format!(
+                        "file grant `{}` resolves to `{}`, the whole filesystem",
+                        shown(text),
+                        resolved.display()
+                    ),
+                )
+                .with_hint("grant the directory the stage needs, not the root"),
+            );
+            return resolved;
+        }
+        if Path::new(text).is_relative() {
+            let base = if self.dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                self.dir.as_path()
+            };
+            match base.canonicalize() {
+                Ok(stream_dir) if !resolved.starts_with(&stream_dir) => {
+                    self.problems.push(
+                        Diagnostic::at(
+                            g.span(),
+                            format!(
+                                "file grant `{}` resolves to `{}`, outside the stream's directory `{}`",
+                                shown(text),
+                                shown(&resolved.display().to_string()),
+                                shown(&stream_dir.display().to_string())
+                            ),
+                        )
+                        .with_hint(
+                            "a relative grant (symbolic links followed) must stay in the stream's directory; to grant a directory elsewhere, write its absolute path",
+                        ),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => self.problem(
+                    g.span(),
+                    format!(
+                        "file grant `{}`: cannot resolve the stream's directory `{}`: {e}",
+                        shown(text),
+                        base.display()
+                    ),
+                ),
+            }
+        }
+        resolved
+    }
+
     fn plugin(&mut self, p: &Spanned<String>) -> PluginRef {
         let text = p.get_ref();
         if let Some(reference) = text.strip_prefix("oci://") {
-            if reference.is_empty() || !reference.contains('/') {
+            if let Err(reason) = reference_shape(reference) {
                 self.problem(
                     p.span(),
-                    format!("plugin `{text}` must be `oci://HOST/REPO[:TAG][@sha256:…]`"),
+                    format!(
+                        "plugin `{}` must be `oci://HOST/REPO[:TAG][@sha256:…]`: {reason}",
+                        shown(text)
+                    ),
                 );
             }
             return PluginRef::Oci(reference.to_string());
@@ -508,7 +697,11 @@ impl Validator<'_> {
                 self.problems.push(
                     Diagnostic::at(
                         p.span(),
-                        format!("plugin file `{text}` does not exist (`{}`)", path.display()),
+                        format!(
+                            "plugin file `{}` does not exist (`{}`)",
+                            shown(text),
+                            shown(&path.display().to_string())
+                        ),
                     )
                     .with_hint("paths are relative to the stream file"),
                 );
@@ -525,7 +718,7 @@ impl Validator<'_> {
                 .collect::<Vec<_>>()
                 .join(", ");
             self.problems.push(
-                Diagnostic::at(p.span(), format!("unknown plugin `{text}`"))
+                Diagnostic::at(p.span(), format!("unknown plugin `{}`", shown(text)))
                     .with_hint(format!("builtin plugins: {known}; a file must end in `.wasm`; a shared plugin is `oci://…`")),
             );
         }
@@ -580,6 +773,112 @@ fn is_registry_location(text: &str) -> bool {
         })
 }
 
+/// Checks an image reference (`HOST[:PORT]/PATH[:TAG][@sha256:…]`) by the rules `run` applies
+/// to it (Docker's distribution grammar, as `compose-registry` parses references), so that
+/// `validate` refuses what `run` would. Streams also require a `/`.
+fn reference_shape(text: &str) -> std::result::Result<(), &'static str> {
+    if text.is_empty() {
+        return Err("it is empty");
+    }
+    let (name, digest) = match text.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (text, None),
+    };
+    if let Some(digest) = digest {
+        let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err("the digest must be `sha256:` and 64 lowercase hex digits");
+        }
+    }
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let name = match name.get(last_slash..).and_then(|last| last.rfind(':')) {
+        Some(i) => {
+            let tag = name.get(last_slash + i + 1..).unwrap_or_default();
+            let mut chars = tag.chars();
+            let tag_ok = tag.len() <= 128
+                && chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if !tag_ok {
+                return Err(
+                    "the tag must be 1 to 128 of `A-Z a-z 0-9 _ . -`, not starting with `.` or `-`",
+                );
+            }
+            name.get(..last_slash + i).unwrap_or_default()
+        }
+        None => name,
+    };
+    let Some((first, rest)) = name.split_once('/') else {
+        return Err("it must name a registry and a repository, `HOST/PATH`");
+    };
+    let (registry, repository) =
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            (first, rest)
+        } else {
+            ("docker.io", name)
+        };
+    let (host, port) = match registry.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (registry, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.chars().all(|c| c.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
+    if !host_ok || !port_ok {
+        return Err("the registry must be a host name with an optional `:port` (1 to 65535)");
+    }
+    if repository.len() > 255 {
+        return Err("the repository must be at most 255 characters");
+    }
+    if !repository.split('/').all(is_path_component) {
+        return Err(
+            "the repository must be lowercase `a-z 0-9` components separated by `/`, with `.`, `_`, `__` or dashes inside",
+        );
+    }
+    Ok(())
+}
+
+/// One repository path component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+fn is_path_component(component: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut separator = String::new();
+    let mut previous_alnum = false;
+    for c in component.chars() {
+        if alnum(c) {
+            if !separator.is_empty() {
+                let ok = matches!(separator.as_str(), "." | "_" | "__")
+                    || separator.chars().all(|s| s == '-');
+                if !ok {
+                    return false;
+                }
+                separator.clear();
+            }
+            previous_alnum = true;
+        } else {
+            if !previous_alnum && separator.is_empty() {
+                return false;
+            }
+            separator.push(c);
+            previous_alnum = false;
+        }
+    }
+    previous_alnum
+}
+
 /// Whether `host` (`name[:port]`, `[v6]:port`) is on loopback.
 fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
@@ -592,17 +891,41 @@ fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`, the form release images use.
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form release images use, naming a time that exists (no
+/// February 30th, no hour 24; years 1970 to 9999, the range image timestamps take).
 fn is_rfc3339_utc_seconds(text: &str) -> bool {
     let b = text.as_bytes();
-    b.len() == 20
+    let shape = b.len() == 20
         && b.iter().enumerate().all(|(i, c)| match i {
             4 | 7 => *c == b'-',
             10 => *c == b'T',
             13 | 16 => *c == b':',
             19 => *c == b'Z',
             _ => c.is_ascii_digit(),
-        })
+        });
+    if !shape {
+        return false;
+    }
+    let number = |range: Range<usize>| -> u32 {
+        text.get(range)
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or(u32::MAX)
+    };
+    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+    let (hour, minute, second) = (number(11..13), number(14..16), number(17..19));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    };
+    (1970..=9999).contains(&year)
+        && (1..=days).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second < 60
 }
 
 #[cfg(test)]
@@ -809,6 +1132,203 @@ limits = { memory = "64MiB", timeout = "5s" }
             err.contains("says neither `mirror` nor `registry`"),
             "{err}"
         );
+    }
+
+    /// `check` on a stream written into `dir` as `s.toml`, with `overlays/hpc` and `mirror`.
+    fn check_in(dir: &Path, text: &str) -> std::result::Result<Stream, String> {
+        std::fs::create_dir_all(dir.join("mirror")).unwrap();
+        std::fs::write(dir.join("mirror/index.json"), "{}").unwrap();
+        std::fs::create_dir_all(dir.join("overlays/hpc")).unwrap();
+        std::fs::write(dir.join("s.toml"), text).unwrap();
+        load(&dir.join("s.toml"), &options()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_symlinked_grant_is_resolved_and_judged_where_it_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let streams = dir.path().join("streams");
+        std::fs::create_dir_all(streams.join("overlays/real")).unwrap();
+        std::os::unix::fs::symlink("/etc", streams.join("overlays/etc-link")).unwrap();
+        std::os::unix::fs::symlink("/", streams.join("overlays/root-link")).unwrap();
+        std::os::unix::fs::symlink("real", streams.join("overlays/inside-link")).unwrap();
+        let grant = |files: &str| GOOD.replace("files = [\"overlays/hpc\"]", files);
+
+        let err = check_in(&streams, &grant("files = [\"overlays/etc-link\"]")).unwrap_err();
+        assert!(
+            err.contains("s.toml:19:51: file grant `overlays/etc-link` resolves to `/etc`, outside the stream's directory"),
+            "{err}"
+        );
+        let err = check_in(&streams, &grant("files = [\"overlays/root-link\"]")).unwrap_err();
+        assert!(
+            err.contains("resolves to `/`, the whole filesystem"),
+            "{err}"
+        );
+        let err = check_in(&streams, &grant("files = [\"../outside\"]")).unwrap_err();
+        assert!(err.contains("must be an existing directory"), "{err}");
+        std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+        let err = check_in(&streams, &grant("files = [\"../outside\"]")).unwrap_err();
+        assert!(err.contains("outside the stream's directory"), "{err}");
+        let err = check_in(&streams, &grant("files = [\"/\"]")).unwrap_err();
+        assert!(
+            err.contains("file grant `/` must name a directory"),
+            "{err}"
+        );
+        let root = format!(
+            "files = [\"{}\"]",
+            streams.join("overlays/root-link").display()
+        );
+        let err = check_in(&streams, &grant(&root)).unwrap_err();
+        assert!(err.contains("the whole filesystem"), "{err}");
+
+        // A link inside the stream's directory is followed: the sandbox opens the real one.
+        let s = check_in(&streams, &grant("files = [\"overlays/inside-link\"]")).unwrap();
+        let real = streams.join("overlays/real").canonicalize().unwrap();
+        assert_eq!(s.stages[0].grants.files[0].host, real);
+        assert_eq!(s.stages[0].grants.files[0].guest, "/inside-link");
+        // An absolute path names what it names, links resolved.
+        let abs = format!(
+            "files = [\"{}\"]",
+            streams.join("overlays/etc-link").display()
+        );
+        let s = check_in(&streams, &grant(&abs)).unwrap();
+        assert_eq!(s.stages[0].grants.files[0].host, Path::new("/etc"));
+    }
+
+    #[test]
+    fn references_are_checked_as_run_parses_them() {
+        let from = "quay.io/openshift/okd:4.15.0-0.okd-2024-03-10-010116";
+        let long_tag = format!("quay.io/openshift/okd:{}", "a".repeat(129));
+        let ok_tag = format!("quay.io/openshift/okd:{}", "a".repeat(128));
+        assert!(check(&GOOD.replace(from, &ok_tag)).is_ok());
+        for (bad, why) in [
+            (long_tag.as_str(), "the tag must be 1 to 128"),
+            ("quay.io/openshift/okd:-x", "the tag must be"),
+            ("quay.io/openshift/okd@sha256:abc", "the digest must be"),
+            (
+                "quay.io/OpenShift/okd:x",
+                "the repository must be lowercase",
+            ),
+            (
+                "quay.io/openshift//okd:x",
+                "the repository must be lowercase",
+            ),
+            (
+                "quay.io:99999/openshift/okd:x",
+                "the registry must be a host name",
+            ),
+            (
+                "-quay.io/openshift/okd:x",
+                "the registry must be a host name",
+            ),
+        ] {
+            let err = check(&GOOD.replace(from, bad)).unwrap_err();
+            assert!(err.contains("s.toml:5:8: base release `from`"), "{err}");
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let err = check(&GOOD.replace(
+            "to = \"quay.io/okd/scos-release:4.17.0-okd-scos.0\"",
+            "to = \"quay.io/okd/scos-release:4.17.0+okd\"",
+        ))
+        .unwrap_err();
+        assert!(err.contains("s.toml:6:6: target `to`"), "{err}");
+        assert!(err.contains("the tag must be"), "{err}");
+    }
+
+    #[test]
+    fn created_must_be_a_real_time() {
+        let with = |created: &str| {
+            check(&GOOD.replace(
+                "metadata = {",
+                &format!("created = \"{created}\"\nmetadata = {{"),
+            ))
+        };
+        assert!(with("2024-02-29T23:59:59Z").is_ok());
+        for bad in [
+            "2024-02-30T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-00-10T00:00:00Z",
+            "2024-01-10T24:00:00Z",
+            "2024-01-10T00:60:00Z",
+            "1969-12-31T23:59:59Z",
+        ] {
+            let err = with(bad).unwrap_err();
+            assert!(
+                err.contains(&format!("s.toml:7:11: `created` `{bad}`")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = GOOD.as_bytes().to_vec();
+        let at = GOOD.find("okd-scos").unwrap();
+        bytes.splice(at..at, [0xff, 0xfe]);
+        std::fs::write(dir.path().join("s.toml"), bytes).unwrap();
+        let err = load(&dir.path().join("s.toml"), &options())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s.toml:3:9: the stream file is not valid UTF-8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_regular_files_of_a_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(dir.path(), &options()).unwrap_err().to_string();
+        assert!(err.contains("it is not a regular file"), "{err}");
+        let err = load(Path::new("/dev/zero"), &options())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("it is not a regular file"), "{err}");
+        let big = dir.path().join("big.toml");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(MAX_STREAM_FILE + 1).unwrap();
+        let err = load(&big, &options()).unwrap_err().to_string();
+        assert!(
+            err.contains("more than the 67108864 a stream file may have"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_key_nested_past_the_parser_limit_is_located() {
+        let deep = format!("{}x = 1\n", "a.".repeat(200));
+        let err = check(&format!("{GOOD}{deep}")).unwrap_err();
+        assert!(err.contains("s.toml:21:1: "), "{err}");
+        let deep = format!("x = {}1{}\n", "[".repeat(300), "]".repeat(300));
+        let err = check(&format!("{deep}{GOOD}")).unwrap_err();
+        assert!(err.contains("s.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn huge_values_are_not_echoed_whole() {
+        // Never `unwrap_err` here: a failure would print the 12 MB stream.
+        let refused = |text: &str| match check(text) {
+            Ok(_) => panic!("a stream with a huge value was accepted"),
+            Err(e) => e,
+        };
+        let huge = "X".repeat(12 << 20);
+        let err = refused(&GOOD.replace("name = \"okd-scos\"", &format!("name = \"{huge}\"")));
+        assert!(err.len() < 4_000, "{} bytes", err.len());
+        assert!(err.contains("s.toml:3:8: stream name `XXX"), "{err}");
+        let long_name = "x".repeat(200);
+        let err = refused(&GOOD.replace("name = \"okd-scos\"", &format!("name = \"{long_name}\"")));
+        assert!(err.contains("at most 128"), "{err}");
+        let err = refused(&GOOD.replace("\"5s\"", &format!("\"5{huge}\"")));
+        assert!(err.len() < 4_000, "{} bytes", err.len());
+        let text = GOOD.replace(
+            "private-key = \"env:COMPOSE_RELEASE_KEY\"",
+            &format!("private-key = \"env:COMPOSE_RELEASE_KEY\"\noptional = \"{huge}\""),
+        );
+        let err = refused(&text);
+        assert!(err.len() < 4_000, "{} bytes", err.len());
+        assert!(err.contains("s.toml:14:12: invalid type: string"), "{err}");
     }
 
     #[test]

@@ -126,6 +126,8 @@ pub struct Grants {
 pub struct Limits {
     /// Linear memory in bytes.
     pub memory: Option<u64>,
+    /// Bytes the stage may write into the payload.
+    pub output: Option<u64>,
     /// Wall time.
     pub timeout: Option<Duration>,
 }

@@ -140,4 +140,7 @@ pub struct LimitsSection {
     /// Wall time, e.g. `30s` or `500ms`.
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
+    /// Bytes the stage may write into the payload, e.g. `512MiB`.
+    #[serde(default)]
+    pub output: Option<Spanned<String>>,
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::diagnostic::shown;
+
 /// Parses a size such as `512KiB`, `256MiB`, `1GiB`, `100MB` or `4096` (bytes).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -11,7 +13,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("`{text}` must start with a whole number"))?;
+        .map_err(|_| format!("`{}` must start with a whole number", shown(text)))?;
     let factor: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
@@ -22,13 +24,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "GB" => 1_000_000_000,
         other => {
             return Err(format!(
-                "unknown size unit `{other}`: use `B`, `KiB`, `MiB`, `GiB`, `KB`, `MB` or `GB`"
+                "unknown size unit `{}`: use `B`, `KiB`, `MiB`, `GiB`, `KB`, `MB` or `GB`",
+                shown(other)
             ));
         }
     };
     number
         .checked_mul(factor)
-        .ok_or_else(|| format!("`{text}` is too large"))
+        .ok_or_else(|| format!("`{}` is too large", shown(text)))
 }
 
 /// Parses a duration such as `250ms`, `30s`, `2m` or `1h`.
@@ -40,15 +43,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("`{text}` must start with a whole number"))?;
+        .map_err(|_| format!("`{}` must start with a whole number", shown(text)))?;
     match unit.trim() {
         "ms" => Ok(Duration::from_millis(number)),
         "s" => Ok(Duration::from_secs(number)),
         "m" | "min" => Ok(Duration::from_secs(number.saturating_mul(60))),
         "h" => Ok(Duration::from_secs(number.saturating_mul(3600))),
-        "" => Err(format!("`{text}` needs a unit: `ms`, `s`, `m` or `h`")),
+        "" => Err(format!(
+            "`{}` needs a unit: `ms`, `s`, `m` or `h`",
+            shown(text)
+        )),
         other => Err(format!(
-            "unknown duration unit `{other}`: use `ms`, `s`, `m` or `h`"
+            "unknown duration unit `{}`: use `ms`, `s`, `m` or `h`",
+            shown(other)
         )),
     }
 }
@@ -75,5 +82,15 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("3 fortnights").is_err());
+    }
+
+    #[test]
+    fn long_inputs_are_not_echoed_whole() {
+        let huge = format!("1{}", "q".repeat(1 << 20));
+        let size = parse_size(&huge).unwrap_err();
+        let duration = parse_duration(&huge).unwrap_err();
+        assert!(size.len() < 300, "{} bytes", size.len());
+        assert!(duration.len() < 300, "{} bytes", duration.len());
+        assert!(size.contains("bytes in all"), "{size}");
     }
 }

@@ -86,7 +86,7 @@ pub enum Kind<'a> {
     Merge(&'a Value),
     /// RFC 6902.
     JsonPatch(&'a [Operation]),
-    /// Kustomize's strategic merge, by `name`.
+    /// Kustomize's strategic merge, by Kubernetes' merge keys.
     Strategic(&'a Value),
 }
 
@@ -339,7 +339,7 @@ pub const CONFIG_SCHEMA: &str = r##"{
               }
             }
           },
-          "strategic": { "description": "Strategic merge as kustomize does it: maps merge, lists of maps with a `name` merge item by item by name (`$patch: delete` in an item removes it), other lists are replaced, null deletes a key.", "type": "object" }
+          "strategic": { "description": "Strategic merge as kustomize does it: maps merge; lists of maps merge item by item by their Kubernetes merge keys (`name`; `containerPort` for container ports, `mountPath` for volumeMounts, `devicePath`, `ip`, `topologyKey`+`whenUnsatisfiable`, ...); `$patch: delete` in an item removes it, `$patch: replace`/`delete` in a map replaces/removes it; other lists are replaced; null deletes a key.", "type": "object" }
         },
         "oneOf": [
           { "required": ["merge"] },

@@ -1,6 +1,8 @@
 //! A deterministic YAML writer for patched manifests.
 //!
-//! A patched file is parsed into [`Value`]s and written back here: block style, two-space
+//! What a patch adds or changes where the text cannot be edited in place (new map entries and
+//! list items, values in flow collections, documents the position-aware reader does not read;
+//! see [`crate::layout`]) is written here: block style, two-space
 //! indentation, list items at the indentation of their key (as `kubectl` and kustomize write
 //! them), mapping keys in the order they have in the value (the input's order; new keys last).
 //! The same value always gives the same bytes.
@@ -25,6 +27,23 @@ pub fn document(value: &Value) -> Result<String, String> {
             out.push_str(line.trim_start_matches(' '));
         }
     }
+    Ok(out)
+}
+
+/// The entries of a non-empty mapping as block text at `indent`, each line ending with a line
+/// break; the first line without its indentation when `inline_first` (it follows text already on
+/// its line, such as `- `, or replaces an entry from its key on).
+pub fn mapping_text(map: &Mapping, indent: usize, inline_first: bool) -> Result<String, String> {
+    let mut out = String::new();
+    mapping(map, indent, inline_first, &mut out)?;
+    Ok(out)
+}
+
+/// The items of a non-empty list as block text, one `- ` per item at `indent`; the first without
+/// its indentation when `inline_first`.
+pub fn sequence_text(seq: &[Value], indent: usize, inline_first: bool) -> Result<String, String> {
+    let mut out = String::new();
+    sequence(seq, indent, inline_first, &mut out)?;
     Ok(out)
 }
 
@@ -141,7 +160,7 @@ fn after_indicator(
 }
 
 /// `null`, `true`/`false` or a number, as YAML writes them.
-fn plain_scalar(value: &Value) -> String {
+pub fn plain_scalar(value: &Value) -> String {
     match value {
         Value::Null => "null".to_string(),
         Value::Bool(b) => b.to_string(),
@@ -177,7 +196,8 @@ fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
 }
 
-fn double_quoted(s: &str) -> String {
+/// A string double-quoted, with escapes where needed.
+pub fn double_quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

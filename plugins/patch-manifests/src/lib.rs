@@ -5,12 +5,14 @@
 //! directories (`add`), applies patches (RFC 7386 merge, RFC 6902 JSON patch, or kustomize's
 //! strategic merge) to the documents a target matches (`patches`), and replaces pullspecs across
 //! all manifests (`replace-images`). Files no patch changes stay byte-identical; patched files
-//! are written back deterministically. The logic is in [`stage`]; this file is glue between the
+//! are edited in place where their documents changed ([`layout`]), keeping comments, markers,
+//! quoting and layout everywhere else. The logic is in [`stage`]; this file is glue between the
 //! WIT export and that logic.
 
 mod config;
 mod emit;
 mod jsonpatch;
+mod layout;
 mod manifest;
 mod merge;
 mod stage;

@@ -283,8 +283,8 @@ fn apply_patch(patch: &Patch, release: &impl Release) -> Result<Finding, String>
         let Some(text) = release.read_manifest(file) else {
             continue;
         };
-        let mut documents =
-            manifest::parse(file, &text).map_err(|e| fail(format!("{file}: {e}")))?;
+        let original = manifest::parse(file, &text).map_err(|e| fail(format!("{file}: {e}")))?;
+        let mut documents = original.clone();
         let mut result = FileResult {
             name: file.clone(),
             documents: documents.len(),
@@ -310,10 +310,21 @@ fn apply_patch(patch: &Patch, release: &impl Release) -> Result<Finding, String>
             }
         }
         if !result.changed.is_empty() {
-            let text =
-                manifest::write(file, &documents).map_err(|e| fail(format!("{file}: {e}")))?;
+            let rewritten = manifest::rewrite(file, &text, &original, &documents)
+                .map_err(|e| fail(format!("{file}: {e}")))?;
+            for (document, why) in &rewritten.whole {
+                let what = if *document == 0 {
+                    "the file".to_string()
+                } else {
+                    format!("document {document}")
+                };
+                log::warn(format!(
+                    "patch {name:?}: {file}: {what} written whole, comments and layout not kept \
+                     ({why})"
+                ));
+            }
             release
-                .write_manifest(file, &text)
+                .write_manifest(file, &rewritten.text)
                 .map_err(|e| fail(format!("cannot write {file}: {e}")))?;
         }
         if !result.matched.is_empty() {

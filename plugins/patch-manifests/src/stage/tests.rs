@@ -122,6 +122,7 @@ fn merge_patch_changes_one_file_and_deletes_with_null() {
     assert_eq!(
         read(&release, "0000_50_console-operator_07-operator-config.yaml"),
         "\
+# The console's operator config.
 apiVersion: operator.openshift.io/v1
 kind: Console
 metadata:
@@ -771,5 +772,53 @@ fn an_object_target_is_narrowed_by_the_host_before_reading() {
     assert_eq!(
         *release.writes.borrow(),
         ["0000_50_component-0007_deployment.yaml"]
+    );
+}
+
+/// The head of `quickstarts/node-with-s2i.yaml` of openshift/console-operator as its Dockerfile
+/// copies it into `/manifests`: a byte order mark, a comment-free header, quoted annotations.
+const QUICKSTART: &str = "\u{feff}apiVersion: console.openshift.io/v1
+kind: ConsoleQuickStart
+metadata:
+  name: node-with-s2i
+  annotations:
+    include.release.openshift.io/ibm-cloud-managed: 'true'
+    include.release.openshift.io/self-managed-high-availability: 'true'
+    include.release.openshift.io/single-node-developer: 'true'
+    capability.openshift.io/name: Console
+spec:
+  displayName: Get started with a sample application
+  durationMinutes: 10
+  icon: ''
+  description: Import a Node Application from git, build, and deploy it onto OpenShift.
+  tasks:
+    - title: Create a sample application
+      description: |-
+        To create a sample application:
+        1. From the **Add** page, click **Import from Git**.
+";
+
+#[test]
+fn a_patch_edits_one_line_and_keeps_the_byte_order_mark() {
+    let release = MemoryRelease::new("4.17.0-okd-scos.0")
+        .with_manifest("0000_50_console_quickstart.yaml", QUICKSTART)
+        .with_manifest("0000_50_console-operator_07-operator-config.yaml", CONSOLE);
+    run_on(
+        &release,
+        r#"{"patches": [
+            {"name": "duration", "target": {"kind": "ConsoleQuickStart"},
+             "json-patch": [{"op": "replace", "path": "/spec/durationMinutes", "value": 15}]},
+            {"name": "brand", "target": {"kind": "Console"},
+             "strategic": {"spec": {"customization": {"brand": "okd"}}}}
+        ]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        read(&release, "0000_50_console_quickstart.yaml"),
+        QUICKSTART.replace("durationMinutes: 10", "durationMinutes: 15")
+    );
+    assert_eq!(
+        read(&release, "0000_50_console-operator_07-operator-config.yaml"),
+        CONSOLE.replace("brand: ocp", "brand: okd")
     );
 }

@@ -8,10 +8,12 @@
 //! findings (a tag exempted by `allow`) that do not count as failures of the check. A disabled
 //! check reports one passed `info` finding saying so.
 
+mod cvo;
 mod images;
 mod manifest_images;
 mod manifests;
 mod metadata;
+mod openpgp;
 mod os_image;
 mod rhel;
 mod signatures;
@@ -324,8 +326,8 @@ mod tests {
                 "`stream-coreos` and `stream-coreos-extensions` are the release's only OS image tags, \
                  and the ConfigMap `machine-config-osimageurl` points at them",
                 "5 images checked: none carries RHEL licensing labels or comes from a Red Hat registry",
-                "4 manifests (5 documents) parse, carry apiVersion, kind and metadata.name, and are \
-                 named `0000_NN_<component>_<name>`",
+                "4 manifests (5 documents) parse, carry apiVersion, kind and metadata.name, \
+                 declare each resource once, and are named `0000_NN_<component>_<name>`",
                 "`4.17.0-okd-scos.0` is a valid version; its 0 `previous` and 0 `next` edges are \
                  valid semver and in `known-releases`",
                 "no signatures: the release is unsigned",
