@@ -247,8 +247,8 @@ fn a_stage_writing_without_end_is_stopped_at_its_output_limit() {
         );
         assert!(err.contains("limits.output"), "{err}");
         assert!(!out.exists(), "a stopped run published");
-        // Stopped as it wrote, not at the 60 s time limit, with bounded memory.
-        assert!(took < Duration::from_secs(40), "took {took:?}");
+        // Stopped as it wrote (the message says the output limit, not the time limit), with
+        // bounded memory; the time taken is printed, not asserted (it depends on the load).
         assert!(peak > 0, "no memory figure read");
         assert!(peak < 768 << 20, "the host peaked at {} MiB", peak >> 20);
         eprintln!(

@@ -270,8 +270,9 @@ fn fixture_storage() -> &'static Path {
 // ------------------------------------------------------------------------------------------
 // Helpers.
 
-/// A copy of the repository's `streams/` (by symlinks, so relative paths such as `overlays/`
-/// and `../examples/mirror` still resolve) with `scos.toml` rewritten by `edit`; returns the
+/// A copy of the repository's `streams/` (files by symlinks, directories such as `overlays/`
+/// copied, so that grants stay inside the stream's directory and `../examples/mirror` still
+/// resolves) with `scos.toml` rewritten by `edit`; returns the
 /// path of the rewritten stream, named `name`.
 fn stream_copy(s: &Scratch, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
     let tree = s.path().join("tree");
@@ -289,7 +290,10 @@ fn stream_copy(s: &Scratch, name: &str, edit: impl Fn(String) -> String) -> Path
             let entry = entry.unwrap();
             let n = entry.file_name();
             let text = n.to_string_lossy();
-            if !text.ends_with(".toml") && !text.ends_with(".lock") {
+            if entry.path().is_dir() {
+                // Granted directories must resolve inside the stream's directory: a copy.
+                copy_dir(&entry.path(), &streams.join(&n));
+            } else if !text.ends_with(".toml") && !text.ends_with(".lock") {
                 std::os::unix::fs::symlink(entry.path(), streams.join(&n)).unwrap();
             }
         }
