@@ -222,16 +222,8 @@ pub fn write_signatures(
             repository.map(|r| format!("{SIGNATURES_DIR}/{r}@{}", store_name(digest)));
     }
     if let Some((manifest, blobs)) = cosign_manifest(attachments, digest)? {
-        for blob in &blobs {
-            layout
-                .write_blob(blob)
-                .map_err(|e| Error::Publish(e.to_string()))?;
-        }
-        let manifest_digest = layout
-            .write_blob(&manifest)
-            .map_err(|e| Error::Publish(e.to_string()))?;
         let tag = cosign_tag(digest);
-        layout.set_ref(Descriptor::of(OCI_MANIFEST, &manifest), &tag);
+        let manifest_digest = store_artifact(layout, &manifest, &blobs, &tag)?;
         published.cosign = blobs.len() - 1;
         published.cosign_manifest = Some((tag, manifest_digest));
     }
@@ -248,21 +240,30 @@ pub fn write_signatures(
                 ))
             })?;
         if let Some((manifest, blobs)) = sbom_manifest(attachments, &subject)? {
-            for blob in &blobs {
-                layout
-                    .write_blob(blob)
-                    .map_err(|e| Error::Publish(e.to_string()))?;
-            }
-            let manifest_digest = layout
-                .write_blob(&manifest)
-                .map_err(|e| Error::Publish(e.to_string()))?;
             let tag = sbom_tag(digest);
-            layout.set_ref(Descriptor::of(OCI_MANIFEST, &manifest), &tag);
+            let manifest_digest = store_artifact(layout, &manifest, &blobs, &tag)?;
             published.sbom = blobs.len() - 1;
             published.sbom_manifest = Some((tag, manifest_digest));
         }
     }
     Ok(published)
+}
+
+/// Stores an attachment artifact (its blobs, then its manifest) in `layout` under `tag`;
+/// returns the manifest's digest.
+fn store_artifact(
+    layout: &mut OciLayout,
+    manifest: &[u8],
+    blobs: &[Vec<u8>],
+    tag: &str,
+) -> Result<String> {
+    let publish = |e: compose_registry::Error| Error::Publish(e.to_string());
+    for blob in blobs {
+        layout.write_blob(blob).map_err(publish)?;
+    }
+    let manifest_digest = layout.write_blob(manifest).map_err(publish)?;
+    layout.set_ref(Descriptor::of(OCI_MANIFEST, manifest), tag);
+    Ok(manifest_digest)
 }
 
 /// Reads back the signatures of `digest` from a layout written by [`write_signatures`]: the
