@@ -128,11 +128,20 @@ pub struct VerifyArgs {
     /// Repeat for several.
     #[arg(long, value_name = "PUB", required = true)]
     pub key: Vec<PathBuf>,
-    /// Also run the release checks: the `test-release` stages of this stream file (their
-    /// config, image configs read through its registries) on the release, with the signature
-    /// results above as the host's verification report.
+    /// Also run the release checks: the checks of this stream file (its stages whose plugin
+    /// targets the read-only `check` world, such as `test-release`; their config, image configs
+    /// read through its registries) on the release, with the signature results above as the
+    /// host's verification report.
     #[arg(long, value_name = "STREAM")]
     pub policy: Option<PathBuf>,
+    /// Also check the release's provenance (its `sha256-<hex>.att` attestation): the DSSE
+    /// signature by a `--key`, that its subject is this release, and with `--lock` its inputs.
+    #[arg(long)]
+    pub provenance: bool,
+    /// With `--provenance`: the stream's lock file every input digest of the provenance (base
+    /// release, plugin components and artifacts) must match.
+    #[arg(long, value_name = "STREAM.lock", requires = "provenance")]
+    pub lock: Option<PathBuf>,
 }
 
 /// `compose plugin …`.
@@ -145,6 +154,9 @@ pub enum PluginCommand {
     Pull(PluginPullArgs),
     /// Show a component's world, imports, exports, WIT package version, digest and size.
     Inspect(PluginInspectArgs),
+    /// Sign a plugin artifact with a cosign key: a `sha256-<hex>.sig` manifest beside it in
+    /// its repository, as `cosign sign --key` attaches it (`cosign verify --key` accepts it).
+    Sign(PluginSignArgs),
     /// Create a stage plugin project (Rust, Python or JavaScript) against this host's WIT,
     /// with a sample stage, its tests and a one-command build.
     New(PluginNewArgs),
@@ -161,8 +173,8 @@ pub struct PluginNewArgs {
     /// Where to create the project (default: `./NAME`); must not exist or be empty.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Rust only: the `compose-plugin-sdk` crate to depend on by path (default: the SDK of the
-    /// source tree compose was built from, else the git repository).
+    /// Rust only: the `compose-plugin-sdk` crate to depend on by path (default: a copy of the
+    /// SDK, embedded in compose, written into the project as `sdk/`).
     #[arg(long, value_name = "DIR")]
     pub sdk: Option<PathBuf>,
 }
@@ -206,6 +218,26 @@ pub struct PluginPushArgs {
     /// The `org.opencontainers.image.description` annotation (default: the plugin's own).
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
+    /// Also sign the pushed artifact with this cosign private key (see `compose plugin sign`).
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+    /// The passphrase of the `--sign` key is in this environment variable.
+    #[arg(long, value_name = "VAR", requires = "sign")]
+    pub passphrase_env: Option<String>,
+}
+
+/// `compose plugin sign`.
+#[derive(Debug, Args)]
+pub struct PluginSignArgs {
+    /// The artifact, pinned by digest: `oci://HOST/NAMESPACE/NAME@sha256:…`.
+    pub reference: String,
+    /// The cosign private key (ECDSA P-256, PKCS#8 PEM, as `compose keys generate --cosign`
+    /// writes it).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// The passphrase of an encrypted key is in this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub passphrase_env: Option<String>,
 }
 
 /// `compose plugin pull`.

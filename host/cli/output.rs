@@ -13,6 +13,8 @@ use compose_pipeline::{Event, Observer};
 use compose_runtime::Severity;
 use tracing_subscriber::EnvFilter;
 
+mod progress;
+
 /// The state of stderr on a terminal: every writer to stderr (status lines, the live line,
 /// log lines) holds this lock, so that a line is never written into another.
 struct Terminal {
@@ -52,6 +54,50 @@ fn redraw(err: &mut impl Write, terminal: &Terminal) {
         let _ = write!(err, "\r\x1b[2K{}", live_text(text, *since));
     }
     let _ = err.flush();
+}
+
+/// Shows `text` as the live line of a live terminal, with its elapsed seconds ticking: since
+/// now, or, with `keep_clock`, since the line up was first drawn (a progress line updated in
+/// place).
+fn show_live_line(text: &str, keep_clock: bool) {
+    let start_clock = with_terminal(|t| {
+        if !t.live {
+            return false;
+        }
+        let since = match (&t.line, keep_clock) {
+            (Some((_, since)), true) => *since,
+            _ => Instant::now(),
+        };
+        t.line = Some((text.to_string(), since));
+        redraw(&mut std::io::stderr().lock(), t);
+        !std::mem::replace(&mut t.ticking, true)
+    });
+    if start_clock {
+        // Redraws the clock of whatever live line is up; ends with the process.
+        let _ = std::thread::Builder::new()
+            .name("live-line".to_string())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(Duration::from_millis(500));
+                    with_terminal(|t| {
+                        if t.line.is_some() {
+                            redraw(&mut std::io::stderr().lock(), t);
+                        }
+                    });
+                }
+            });
+    }
+}
+
+/// Removes the live line of a live terminal.
+fn clear_live() {
+    with_terminal(|t| {
+        if t.live && t.line.take().is_some() {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    });
 }
 
 /// Whether stderr gets live progress: an interactive terminal, outside CI, not `--json`.
@@ -142,29 +188,16 @@ impl Output {
 
     /// Shows `text` as the live line (terminal only), with its elapsed seconds ticking.
     fn live_line(&self, text: &str) {
-        if !self.live {
-            return;
+        if self.live {
+            show_live_line(text, false);
         }
-        let start_clock = with_terminal(|t| {
-            t.line = Some((text.to_string(), Instant::now()));
-            redraw(&mut std::io::stderr().lock(), t);
-            !std::mem::replace(&mut t.ticking, true)
-        });
-        if start_clock {
-            // Redraws the clock of whatever live line is up; ends with the process.
-            let _ = std::thread::Builder::new()
-                .name("live-line".to_string())
-                .spawn(|| {
-                    loop {
-                        std::thread::sleep(Duration::from_millis(500));
-                        with_terminal(|t| {
-                            if t.line.is_some() {
-                                redraw(&mut std::io::stderr().lock(), t);
-                            }
-                        });
-                    }
-                });
-        }
+    }
+
+    /// On a live terminal, what shows registry reads ahead and pushes on the live line;
+    /// elsewhere (CI, pipes, `--json`) nothing: their plain lines stay as they are.
+    pub fn registry_progress(&self) -> Option<std::sync::Arc<dyn compose_registry::Progress>> {
+        self.live
+            .then(|| std::sync::Arc::new(progress::RegistryProgress) as _)
     }
 
     /// Removes the live line (terminal only).
@@ -340,6 +373,7 @@ impl Observer for Output {
                 cached,
                 contacted,
                 millis,
+                signed_by,
                 ..
             } => {
                 let how = match (cached, contacted) {
@@ -347,8 +381,12 @@ impl Observer for Output {
                     (true, true) => "from the cache (tag resolved)",
                     _ => "pulled",
                 };
+                let signed = signed_by
+                    .as_ref()
+                    .map(|key| format!(", signed by {key}"))
+                    .unwrap_or_default();
                 self.status(&format!(
-                    "plugin  {stage}: oci://{reference} {how} ({manifest_digest}) in {millis:.0} ms"
+                    "plugin  {stage}: oci://{reference} {how} ({manifest_digest}){signed} in {millis:.0} ms"
                 ));
             }
             Event::BaseLoaded {
@@ -440,6 +478,21 @@ impl Observer for Output {
             Event::Unsigned { reason } => {
                 self.status(&format!("warning: the release is UNSIGNED: {reason}"))
             }
+            Event::Provenance {
+                statement,
+                key,
+                tag,
+                unsigned,
+            } => match (key, unsigned) {
+                (Some(key), _) => self.status(&format!(
+                    "provenance signed by key `{key}` at tag {}; statement {statement}",
+                    tag.as_deref().unwrap_or("-")
+                )),
+                (None, why) => self.status(&format!(
+                    "provenance statement {statement}, not signed: {}",
+                    why.as_deref().unwrap_or("no key")
+                )),
+            },
             Event::Signed {
                 openpgp,
                 cosign,

@@ -1,7 +1,11 @@
-//! Bad input: each a clear error, exit code 1, and nothing written.
+//! Bad input: each a clear error, exit code 1, and nothing written. The whole error a user
+//! reads is snapshotted in `tests/e2e/snapshots/` (see `messages.rs`).
 
 use std::path::Path;
 
+use insta::assert_snapshot;
+
+use crate::messages::redact;
 use crate::support::*;
 
 /// A stream over `mirror` with one select stage; `extra` is appended to the stage.
@@ -61,7 +65,7 @@ fn mirror() -> std::path::PathBuf {
 fn malformed_toml_is_located() {
     let s = Scratch::new();
     let err = run_fails(&s, "[stream\nname = \"x\"\n");
-    assert!(err.contains("bad.toml:1:"), "{err}");
+    assert_snapshot!("malformed_toml", redact(s.path(), &err));
 }
 
 #[test]
@@ -71,11 +75,7 @@ fn unknown_stage_key_is_located() {
         &s,
         &stream(&mirror(), FROM, "grant = { registry = [\"quay.io/*\"] }"),
     );
-    assert!(
-        err.contains("bad.toml:12:1: unknown field `grant`"),
-        "{err}"
-    );
-    assert!(err.contains("12 | grant = "), "{err}");
+    assert_snapshot!("unknown_stage_key", redact(s.path(), &err));
 }
 
 #[test]
@@ -85,14 +85,7 @@ fn unknown_plugin_is_named() {
         &s,
         &stream(&mirror(), FROM, "").replace("\"select-images\"", "\"select-imagez\""),
     );
-    assert!(
-        err.contains("bad.toml:11:10: unknown plugin `select-imagez`"),
-        "{err}"
-    );
-    assert!(
-        err.contains("builtin plugins: `patch-manifests`, `select-images`"),
-        "{err}"
-    );
+    assert_snapshot!("unknown_plugin", redact(s.path(), &err));
 }
 
 #[test]
@@ -105,14 +98,11 @@ fn validate_reports_every_problem_with_its_place() {
     );
     let file = s.write("bad.toml", &text);
     let err = fails(&s.compose(&["validate", file.to_str().unwrap()]));
-    assert!(
-        err.contains("bad.toml:12:21: invalid type: integer `12`, expected a string"),
-        "{err}"
-    );
+    assert_snapshot!("validate_wrong_types", redact(s.path(), &err));
     let good = s.write("good.toml", &stream(&mirror(), FROM, ""));
     let o = s.compose(&["validate", good.to_str().unwrap()]);
     ok(&o);
-    assert!(stdout(&o).contains("is valid"));
+    assert_snapshot!("validate_good", redact(s.path(), &stdout(&o)));
 }
 
 #[test]
@@ -126,11 +116,7 @@ fn missing_base_release_is_named() {
             "grants = { registry = [\"quay.io/*\"] }",
         ),
     );
-    assert!(
-        err.contains("quay.io/openshift/okd:4.99.0-does-not-exist"),
-        "{err}"
-    );
-    assert!(err.contains("nothing was written"), "{err}");
+    assert_snapshot!("missing_base_release", redact(s.path(), &err));
 }
 
 #[test]
@@ -186,24 +172,21 @@ fn validate_and_plan_refuse_what_run_would_with_its_place() {
     let s = Scratch::new();
     let long_tag = format!("quay.io/openshift/okd:{}", "7".repeat(129));
     let cases: Vec<(String, &str)> = vec![
-        (
-            stream(&mirror(), &long_tag, ""),
-            "bad.toml:4:8: base release `from` `quay.io/openshift/okd:7777",
-        ),
+        (stream(&mirror(), &long_tag, ""), "refused_long_from_tag"),
         (
             stream(&mirror(), FROM, "").replace(
                 "release = \"4.17.0-okd-scos.0\"\n",
                 "release = \"4.17.0-okd-scos.0\"\ncreated = \"2024-02-30T00:00:00Z\"\n",
             ),
-            "bad.toml:4:11: `created` `2024-02-30T00:00:00Z` must be a UTC time that exists",
+            "refused_created_that_does_not_exist",
         ),
         (
             stream(&mirror(), FROM, "config = { exclud = [\"x\"] }"),
-            "bad.toml:12:12: stage `select` (plugin `select-images`): config unknown key `exclud`; known keys: `exclude`",
+            "refused_config_unknown_key",
         ),
         (
             stream(&mirror(), FROM, "[stage.config]\nexclude = \"fedora-*\""),
-            "bad.toml:13:11: stage `select` (plugin `select-images`): config `exclude` must be an array, not a string",
+            "refused_config_wrong_type",
         ),
         (
             stream(
@@ -211,15 +194,16 @@ fn validate_and_plan_refuse_what_run_would_with_its_place() {
                 FROM,
                 "config = { require-labels = { \"a\" = 1 } }",
             ),
-            "bad.toml:12:37: stage `select` (plugin `select-images`): config `require-labels.a` must be a string, not an integer",
+            "refused_config_nested_wrong_type",
         ),
     ];
-    for (text, expected) in cases {
+    for (text, name) in cases {
         let file = s.write("bad.toml", &text);
-        for verb in ["validate", "plan"] {
-            let err = fails(&s.compose(&[verb, file.to_str().unwrap()]));
-            assert!(err.contains(expected), "{verb}: {err}");
-        }
+        let err = fails(&s.compose(&["validate", file.to_str().unwrap()]));
+        assert_snapshot!(name, redact(s.path(), &err));
+        // `plan` refuses with the same words.
+        let plan = fails(&s.compose(&["plan", file.to_str().unwrap()]));
+        assert_eq!(plan, err);
     }
     // A config that fits the schema still validates and plans.
     let good = s.write(
@@ -303,10 +287,7 @@ fn unreadable_and_overdeep_streams_are_located() {
     let file = s.path().join("bad.toml");
     std::fs::write(&file, bytes).unwrap();
     let err = fails(&s.compose(&["validate", file.to_str().unwrap()]));
-    assert!(
-        err.contains("bad.toml:2:9: the stream file is not valid UTF-8"),
-        "{err}"
-    );
+    assert_snapshot!("not_utf8", redact(s.path(), &err));
 
     let deep = format!(
         "{}\n{}x = 1\n",
@@ -315,7 +296,7 @@ fn unreadable_and_overdeep_streams_are_located() {
     );
     let file = s.write("bad.toml", &deep);
     let err = fails(&s.compose(&["validate", file.to_str().unwrap()]));
-    assert!(err.contains("bad.toml:14:1: "), "{err}");
+    assert_snapshot!("too_deep", redact(s.path(), &err));
 
     let huge = "X".repeat(16 << 20);
     let file = s.write(

@@ -1,11 +1,14 @@
 //! The command line's output: `compose info`'s oc options (`--image-for`, `-o json|name|
 //! digest|pullspec`, `--commits`, `--commit-urls`, `--pullspecs`, `--size`), the plain output
-//! of a run and of `compose info` (whole text, digests and timings masked), shell completions
-//! bash loads, and the manual pages.
+//! of a run and of `compose info` (whole text in `tests/e2e/snapshots/`, digests and timings
+//! redacted: see `messages.rs`), shell completions bash loads, and the manual pages.
 
 use std::path::Path;
 use std::process::Output;
 
+use insta::assert_snapshot;
+
+use crate::messages::{redact, transcript};
 use crate::support::*;
 
 const BASE: &str = "quay.io/openshift/okd:4.15.0-0.okd-2024-03-10-010116";
@@ -16,53 +19,6 @@ fn info_base(s: &Scratch, args: &[&str]) -> Output {
     let mut all = vec!["info", BASE, "--stream", "streams/scos.toml"];
     all.extend_from_slice(args);
     s.compose(&all)
-}
-
-/// Replaces every `sha256:<64 hex>` by `sha256:<digest>`, every other run of 40 or more hex
-/// digits by `<hex>`, and `N ms` / `N.N ms` by `<t> ms`.
-fn mask(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        let hex = rest.chars().take_while(char::is_ascii_hexdigit).count();
-        let at_word_start = !out
-            .chars()
-            .last()
-            .is_some_and(|p| p.is_ascii_alphanumeric());
-        if at_word_start && hex >= 40 {
-            if out.ends_with("sha256:") {
-                out.push_str("<digest>");
-            } else {
-                out.push_str("<hex>");
-            }
-            rest = &rest[hex..];
-            continue;
-        }
-        let number = rest
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .count();
-        if at_word_start && number > 0 && rest[number..].starts_with(" ms") {
-            out.push_str("<t> ms");
-            rest = &rest[number + 3..];
-            continue;
-        }
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
-
-#[test]
-fn mask_hides_digests_hex_and_timings_only() {
-    let digest = format!("sha256:{}", "ab".repeat(32));
-    assert_eq!(
-        mask(&format!(
-            "x {digest} in 12.5 ms, 3 images, {} 120ms",
-            "f".repeat(40)
-        )),
-        "x sha256:<digest> in <t> ms, 3 images, <hex> 120ms"
-    );
 }
 
 #[test]
@@ -88,27 +44,22 @@ fn image_for_prints_one_pullspec_and_refuses_an_unknown_tag() {
     );
 
     let err = fails(&info_base(&s, &["--image-for", "no-such-tag"]));
-    assert!(
-        err.contains(&format!(
-            "no image tag \"no-such-tag\" exists in the release image {BASE}"
-        )),
-        "{err}"
-    );
+    assert_snapshot!("info_image_for_unknown_tag", redact(s.path(), &err));
     // oc's rules: `--image-for` and `-o` exclude each other, and so do the views.
+    let mut refused = String::new();
     for args in [
         &["--image-for", "cli", "-o", "json"][..],
         &["--commits", "--size"][..],
         &["--pullspecs", "--commit-urls"][..],
         &["--image-for", "cli", "--commits"][..],
     ] {
-        let out = info_base(&s, args);
+        let mut all = vec!["info", BASE, "--stream", "streams/scos.toml"];
+        all.extend_from_slice(args);
+        let out = s.compose(&all);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(
-            stderr(&out).contains("cannot be used with"),
-            "{}",
-            stderr(&out)
-        );
+        refused.push_str(&transcript(s.path(), &all, &out));
     }
+    assert_snapshot!("info_conflicting_options", refused);
 }
 
 #[test]
@@ -284,65 +235,20 @@ fn plain_output_of_a_run_and_of_info_snapshots() {
     let s = Scratch::new();
     let stream = tiny_stream(&s);
     let out = s.path().join("out");
-    let run = s.compose(&["run", path(&stream), "--out", path(&out)]);
+    let args = ["run", path(&stream), "--out", path(&out)];
+    let run = s.compose(&args);
     ok(&run);
-    let err = stderr(&run).replace(path(&out), "<out>");
-    assert_eq!(
-        mask(&err),
-        "base    4.15.0-0.okd-2024-03-10-010116 (188 images, 704 manifests) from \
-         quay.io/openshift/okd:4.15.0-0.okd-2024-03-10-010116
-stage   select: ok in <t> ms (instantiate <t> ms), 185 findings
-warning: the release is UNSIGNED: no stage signed it (add a `sign` stage granted a key)
-wrote   4.17.0-okd-tiny.0 sha256:<digest> to <out>
-done in <t> ms
-"
-    );
-    // The release and its digest on stdout, for scripts.
-    let digest = stdout(&run);
-    assert_eq!(
-        mask(&digest),
-        "sha256:<digest> 4.17.0-okd-tiny.0 <out>\n".replace("<out>", path(&out))
-    );
-    let info = s.compose(&["info", path(&out), "--commits"]);
-    ok(&info);
-    let text = stdout(&info).replace(path(&out), "<out>");
-    assert_eq!(
-        mask(&text),
-        "Name:           4.17.0-okd-tiny.0
-Digest:         sha256:<digest>
-Created:        2024-03-10T01:01:16Z
-OS/Arch:        linux/amd64
-Manifests:      704
-
-Pull From: oci:<out>@sha256:<digest>
-
-Release Metadata:
-  Version:  4.17.0-okd-tiny.0
-  Upgrades: <none>
-  Metadata:
-
-Component Versions:
-  kubectl 1.28.7 \n\
-\nImages:
-  NAME                     REPO                                                  COMMIT \n  \
-cli                      https://github.com/openshift/oc                       <hex>
-  cluster-version-operator https://github.com/openshift/cluster-version-operator <hex>
-  tests                    https://github.com/openshift/origin                   <hex>
-
-"
-    );
-    let urls = stdout(&s.compose(&["info", path(&out), "--commit-urls"]));
-    let urls = mask(&urls[urls.find("Images:").unwrap()..]);
-    assert_eq!(
-        urls,
-        "Images:
-  NAME                     URL \n  \
-cli                      https://github.com/openshift/oc/commit/<hex>
-  cluster-version-operator https://github.com/openshift/cluster-version-operator/commit/<hex>
-  tests                    https://github.com/openshift/origin/commit/<hex>
-
-"
-    );
+    // The release and its digest on stdout, for scripts; the rest on stderr.
+    assert_snapshot!("run_tiny", transcript(s.path(), &args, &run));
+    for (name, view) in [
+        ("info_commits", "--commits"),
+        ("info_commit_urls", "--commit-urls"),
+    ] {
+        let args = ["info", path(&out), view];
+        let info = s.compose(&args);
+        ok(&info);
+        assert_snapshot!(name, transcript(s.path(), &args, &info));
+    }
 }
 
 #[test]

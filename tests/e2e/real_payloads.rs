@@ -2,7 +2,9 @@
 //! release the way `oc adm release new` writes a payload, and the sample stream run over it
 //! with its default checks: the run passes, and every corpus file comes out byte for byte as oc
 //! would have rendered it under the new release name (the release rename), including the file
-//! that is not a manifest and the byte order mark of a console quick start.
+//! that is not a manifest and the byte order mark of a console quick start. Every file under
+//! tests/fixtures/upstream/OPERATOR/ is taken, so a file added there (and to SOURCES.md) is
+//! tested without touching this file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,26 +23,73 @@ const BOM: &[u8] = b"\xef\xbb\xbf";
 const MERGE_PATCH: &str = "0000_10_kube-apiserver-operator_01_config.crd.yaml-merge-patch";
 const QUICKSTART: &str = "0000_50_console-operator_impersonate-user.yaml";
 
-/// The corpus: (file under tests/fixtures/upstream, the operator image that ships it).
-const CORPUS: [(&str, &str); 5] = [
-    (
-        "cluster-authentication-operator/07_deployment.yaml",
-        "cluster-authentication-operator",
-    ),
-    (
-        "cluster-kube-apiserver-operator/0000_20_kube-apiserver-operator_00_namespace.yaml",
-        "cluster-kube-apiserver-operator",
-    ),
-    (
-        "cluster-kube-apiserver-operator/0000_10_kube-apiserver-operator_01_config.crd.yaml-merge-patch",
-        "cluster-kube-apiserver-operator",
-    ),
-    (
-        "cluster-update-keys/0000_90_cluster-update-keys_configmap.yaml",
-        "cluster-update-keys",
-    ),
-    ("console-operator/impersonate-user.yaml", "console-operator"),
+/// The operators whose sample manifests give way to the corpus's real ones (the console
+/// operator keeps its own: the stream patches its Deployment; the corpus adds a quick start).
+const REPLACED: [&str; 6] = [
+    "cluster-authentication-operator",
+    "cluster-kube-apiserver-operator",
+    "cluster-update-keys",
+    "machine-config-operator",
+    "cluster-network-operator",
+    "cluster-ingress-operator",
 ];
+
+/// The sample's files of those operators that the stream's stages edit, kept: the
+/// machine-config operator's ConfigMaps that oc renders from the release's images
+/// (`swap-os-image` points `machine-config-osimageurl` at the new OS image).
+const KEEP: [&str; 2] = [
+    "0000_80_machine-config-operator_05_osimageurl.yaml",
+    "0000_80_machine-config-operator_02_images.configmap.yaml",
+];
+
+/// The corpus: every file under tests/fixtures/upstream/OPERATOR/ (SOURCES.md aside), as
+/// (path under tests/fixtures/upstream, the operator image that ships it), sorted.
+fn corpus() -> Vec<(String, String)> {
+    let root = repo().join("tests/fixtures/upstream");
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(&root).unwrap() {
+        let dir = dir.unwrap();
+        if !dir.file_type().unwrap().is_dir() {
+            continue;
+        }
+        let operator = dir.file_name().to_str().unwrap().to_string();
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let file = file.unwrap().file_name().to_str().unwrap().to_string();
+            out.push((format!("{operator}/{file}"), operator.clone()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_corpus_holds_every_file_sources_md_lists() {
+    let sources =
+        std::fs::read_to_string(repo().join("tests/fixtures/upstream/SOURCES.md")).unwrap();
+    let listed: Vec<String> = sources
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l[3..].split('`').next().unwrap().to_string())
+        .collect();
+    let files: Vec<String> = corpus().into_iter().map(|(path, _)| path).collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(sorted, files, "SOURCES.md and the files differ");
+    for operator in [
+        "machine-config-operator",
+        "cluster-network-operator",
+        "cluster-ingress-operator",
+    ] {
+        assert!(
+            files
+                .iter()
+                .filter(|f| f.starts_with(&format!("{operator}/")))
+                .count()
+                >= 3,
+            "{operator}: {files:?}"
+        );
+    }
+}
 
 /// oc's version substitution (`NewComponentVersionsMapper`): `(\W|^)0\.0\.1-snapshot` followed
 /// by no `[a-z0-9-]` becomes `version`. Written here independently of compose's own rule.
@@ -128,12 +177,14 @@ fn build_corpus_base(mirror: &Path) -> Descriptor {
     let old = layout.find(BASE_REF).unwrap();
     let base = read_release_image(&layout, &Reference::parse(BASE_REF).unwrap()).unwrap();
     let mut release = base.release.clone();
+    let corpus = corpus();
     release.manifests.retain(|name, _| {
-        !(name.contains("_cluster-authentication-operator_")
-            || name.contains("_cluster-kube-apiserver-operator_")
-            || name.contains("_cluster-update-keys_"))
+        KEEP.contains(&name.as_str())
+            || !REPLACED
+                .iter()
+                .any(|operator| name.contains(&format!("_{operator}_")))
     });
-    for (path, operator) in CORPUS {
+    for (path, operator) in &corpus {
         let (name, data) = as_oc_writes(path, operator, BASE);
         if is_manifest_name(&name) {
             release
@@ -206,7 +257,7 @@ fn the_sample_stream_over_real_upstream_manifests_passes_and_keeps_their_bytes()
     );
     ok(&run);
     let out = payload_files(&s.path().join("out"));
-    for (path, operator) in CORPUS {
+    for (path, operator) in &corpus() {
         let (name, want) = as_oc_writes(path, operator, RELEASE);
         assert_eq!(
             String::from_utf8_lossy(&out[&name]),

@@ -958,6 +958,25 @@ fn figures() {
         run_remote.push(timed(&mut c).0);
     }
 
+    // `compose info REF` straight from the registry (as `oc adm release info REF`), and the same
+    // release from the mirror for reference.
+    let base_path = BASE.strip_prefix("quay.io/").unwrap();
+    let remote_base = format!("{}/{base_path}", mirror.addr);
+    let (mut info_remote, mut info_mirror) = (vec![], vec![]);
+    for _ in 0..RUNS {
+        let info = |args: &[&str]| {
+            let mut c = Command::new(bin);
+            c.arg("info")
+                .args(args)
+                .current_dir(repo())
+                .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
+                .env("CI", "true");
+            c
+        };
+        info_remote.push(timed(&mut info(&[&remote_base])).0);
+        info_mirror.push(timed(&mut info(&[BASE, "--stream", "streams/scos.toml"])).0);
+    }
+
     // Plugin pulls: cold (empty cache / empty layout) and cached, by tag and by digest.
     let wasm = plugin_wasm("select-images");
     let tagged = format!("oci://{}/compose/select-images:1.0", mine.addr);
@@ -1017,6 +1036,14 @@ fn figures() {
     println!(
         "| `compose run`, every image read from the registry (no mirror) | {:.0} | |",
         median(run_remote)
+    );
+    println!(
+        "| `compose info REF`, the base release read from the registry | {:.0} | |",
+        median(info_remote)
+    );
+    println!(
+        "| `compose info REF --stream streams/scos.toml`, the same release from the mirror | {:.0} | |",
+        median(info_mirror)
     );
     println!(
         "| plugin pull, cold ({size} B component; skopeo: to an empty OCI layout) | {:.0} | {:.0} |",

@@ -180,7 +180,7 @@ fn plan_shows_plugins_digests_and_grants() {
     assert!(text.contains("1. select"), "{text}");
     assert!(text.contains("2. swap-os"), "{text}");
     assert!(text.contains("builtin:select-images sha256:"), "{text}");
-    assert!(text.contains("okd:compose/registry@0.1.0"), "{text}");
+    assert!(text.contains("okd:compose/registry@0.2.0"), "{text}");
     assert!(!text.contains("REFUSED"), "{text}");
 }
 

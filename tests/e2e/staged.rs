@@ -43,14 +43,15 @@ fn printed_digest(o: &Output) -> String {
         .to_string()
 }
 
-/// Every file of an output layout except the reports (they hold timings).
+/// Every file of an output layout except the reports and the (unsigned) provenance statement
+/// (they hold timings).
 fn release_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     snapshot(dir)
         .into_iter()
         .filter(|(p, _)| {
             !matches!(
                 p.file_name().and_then(|n| n.to_str()),
-                Some("report.json" | "junit.xml" | "report.md")
+                Some("report.json" | "junit.xml" | "report.md" | "provenance.json")
             )
         })
         .map(|(p, b)| (p.strip_prefix(dir).unwrap().to_path_buf(), b))

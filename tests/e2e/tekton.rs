@@ -1,12 +1,14 @@
 //! `compose export tekton`: every stream of the repository as a Tekton Pipeline, judged by
 //! Tekton's own published schemas (`tests/tekton/validate_schema.py` against the CRD and the
 //! OpenAPI document in `tests/fixtures/tekton/`) and by the rules Tekton's webhook applies
-//! (`compose_export::tekton::rules`), then checked against the stream and its lock.
+//! (`tekton_rules`, a checker kept with the tests), then checked against the stream and its lock.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use compose_export::tekton::{parse_documents, rules};
+use compose_export::tekton::parse_documents;
+
+use crate::tekton_rules as rules;
 use serde_json::Value;
 
 use crate::languages::{edge_plugin, hpc_plugin};

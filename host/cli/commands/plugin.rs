@@ -1,4 +1,5 @@
-//! `compose plugin push|pull|inspect`: plugins as Wasm OCI artifacts.
+//! `compose plugin push|pull|inspect|sign`: plugins as Wasm OCI artifacts, and their cosign
+//! signatures.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,8 +11,11 @@ use compose_pipeline::component::{ComponentInterface, inspect_component};
 use compose_registry::artifact::{ArtifactInfo, ComponentSummary, WASM_CONFIG, WASM_LAYER};
 use compose_registry::push::BlobReader;
 use compose_registry::{ImageSource, PushContent, Reference, WasmArtifact, push_content};
+use compose_signing::plugin::PluginSigner;
 
-use crate::args::{Global, PluginCommand, PluginInspectArgs, PluginPullArgs, PluginPushArgs};
+use crate::args::{
+    Global, PluginCommand, PluginInspectArgs, PluginPullArgs, PluginPushArgs, PluginSignArgs,
+};
 use crate::commands::{plugin_fetcher, registries, runtime};
 use crate::output::Output;
 
@@ -25,6 +29,7 @@ pub async fn execute(
         PluginCommand::Push(args) => push(args, global, output).await,
         PluginCommand::Pull(args) => pull(args, global, output),
         PluginCommand::Inspect(args) => inspect(args, global, output),
+        PluginCommand::Sign(args) => sign(args, global, output).await,
         PluginCommand::New(args) => crate::commands::plugin_new::execute(args, output),
     }
 }
@@ -47,7 +52,12 @@ fn read_component(path: &Path) -> anyhow::Result<(Vec<u8>, ComponentInterface)> 
 
 /// The creation time: `SOURCE_DATE_EPOCH` when set (reproducible artifacts), else now.
 fn created() -> anyhow::Result<String> {
-    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+    Ok(compose_payload::timestamp::format_rfc3339_utc(epoch()?))
+}
+
+/// `SOURCE_DATE_EPOCH` when set, else the current time, in Unix seconds.
+fn epoch() -> anyhow::Result<u64> {
+    Ok(match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.is_empty() => v
             .parse::<u64>()
             .with_context(|| format!("`SOURCE_DATE_EPOCH` must be whole seconds, not `{v}`"))?,
@@ -55,8 +65,7 @@ fn created() -> anyhow::Result<String> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default(),
-    };
-    Ok(compose_payload::timestamp::format_rfc3339_utc(epoch))
+    })
 }
 
 async fn push(args: &PluginPushArgs, global: &Global, output: &Output) -> anyhow::Result<()> {
@@ -68,6 +77,12 @@ async fn push(args: &PluginPushArgs, global: &Global, output: &Output) -> anyhow
         );
     }
     let (wasm, interface) = read_component(&args.file)?;
+    // The key is read (and its passphrase checked) before anything is pushed.
+    let key = args
+        .sign
+        .as_deref()
+        .map(|path| signing_key(path, args.passphrase_env.as_deref()))
+        .transpose()?;
     // A compose plugin describes itself: its version and description are the defaults.
     let described = if interface.is_compose_plugin() {
         let runtime = runtime(global)?;
@@ -147,6 +162,171 @@ async fn push(args: &PluginPushArgs, global: &Global, output: &Output) -> anyhow
             report.blobs
         ));
     }
+    if let Some((key, path)) = &key {
+        let signed = sign_in_registry(&registries, &target, &artifact.manifest_digest, key)
+            .await
+            .with_context(|| format!("signing `{pinned}` with `{}`", path.display()))?;
+        report_signed(output, &pinned, path, &signed);
+    }
+    Ok(())
+}
+
+/// Reads the cosign private key at `path` (its passphrase in the environment variable
+/// `passphrase_env`); returns it with its path.
+fn signing_key(
+    path: &Path,
+    passphrase_env: Option<&str>,
+) -> anyhow::Result<(PluginSigner, PathBuf)> {
+    let passphrase = match passphrase_env {
+        Some(var) => Some(
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .with_context(|| {
+                    format!("`--passphrase-env {var}`: `{var}` is not set or empty")
+                })?,
+        ),
+        None => None,
+    };
+    let text = compose_signing::keys::read_key_file(path)?
+        .with_context(|| format!("the key `{}` does not exist", path.display()))?;
+    if let Some(warning) = compose_signing::keys::private_key_file_warning(path) {
+        tracing::warn!("{warning}");
+    }
+    let key = compose_signing::PrivateKey::parse(&text, passphrase.as_deref())
+        .and_then(PluginSigner::new)
+        .with_context(|| format!("reading the key `{}`", path.display()))?;
+    Ok((key, path.to_path_buf()))
+}
+
+/// A signature made and pushed.
+#[derive(Debug, serde::Serialize)]
+struct Signed {
+    /// `sha256-<hex>.sig`.
+    tag: String,
+    /// The digest of the signature manifest.
+    digest: String,
+    /// Signatures in it (those of other keys are kept).
+    signatures: usize,
+    /// The fingerprint of the signing key.
+    fingerprint: String,
+}
+
+/// Signs the artifact `digest` in the repository of `target`: reads the `.sig` manifest
+/// there (if any), replaces the signature of this key in it (keeping other keys'), and
+/// pushes it back, as cosign does.
+async fn sign_in_registry(
+    registries: &Arc<compose_registry::RemoteRegistries>,
+    target: &Reference,
+    digest: &str,
+    key: &PluginSigner,
+) -> anyhow::Result<Signed> {
+    use compose_signing::plugin::{read_signature_image, signature_image};
+    let tag = compose_signing::publish::cosign_tag(digest);
+    let sig_ref = Reference {
+        tag: Some(tag.clone()),
+        digest: None,
+        ..target.clone()
+    };
+    let store: Arc<dyn ImageSource> = registries.clone();
+    let mut signatures = match store.resolve(&sig_ref) {
+        Ok(descriptor) => {
+            let manifest = store.blob(&sig_ref, &descriptor.digest)?;
+            read_signature_image(&manifest, |d| {
+                store
+                    .blob(&sig_ref, d)
+                    .map_err(|e| compose_signing::Error::Verify(e.to_string()))
+            })
+            .with_context(|| format!("reading the signatures already in `{sig_ref}`"))?
+        }
+        Err(e) if matches!(e.root(), compose_registry::Error::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading `{sig_ref}`")),
+    };
+    // This key's earlier signature is replaced; other keys' are kept.
+    signatures.retain(|s| !key.made(s));
+    let timestamp = i64::try_from(epoch()?).ok();
+    signatures.push(key.sign(&target.repository_path(), digest, timestamp));
+    let (manifest, blobs) = signature_image(&signatures, digest)?;
+    let blobs: BTreeMap<String, Vec<u8>> =
+        blobs.into_iter().map(|b| (sha256_digest(&b), b)).collect();
+    let read: BlobReader = Arc::new(move |d: &str| {
+        blobs
+            .get(d)
+            .cloned()
+            .ok_or_else(|| compose_registry::Error::NotFound {
+                reference: d.to_string(),
+                store: "the signature being pushed".to_string(),
+            })
+    });
+    let manifest_digest = sha256_digest(&manifest);
+    push_content(
+        registries,
+        &sig_ref,
+        PushContent {
+            manifest,
+            media_type: OCI_MANIFEST.to_string(),
+            read,
+        },
+    )
+    .await
+    .with_context(|| format!("pushing the signature `{sig_ref}`"))?;
+    Ok(Signed {
+        tag,
+        digest: manifest_digest,
+        signatures: signatures.len(),
+        fingerprint: key.fingerprint(),
+    })
+}
+
+fn report_signed(output: &Output, pinned: &str, key: &Path, signed: &Signed) {
+    let repository = pinned.split('@').next().unwrap_or(pinned);
+    let repository = repository
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map_or(repository, |(repo, _)| repo);
+    if output.is_json() {
+        output.json_line(&serde_json::json!({
+            "event": "plugin-signed", "reference": pinned, "key": key,
+            "signature": format!("{repository}:{}", signed.tag), "result": signed,
+        }));
+    } else {
+        output.data(&format!("{} {repository}:{}\n", signed.digest, signed.tag));
+        output.status(&format!(
+            "signed  {pinned} with `{}` ({}); {} signature{} in `{}`",
+            key.display(),
+            signed.fingerprint,
+            signed.signatures,
+            if signed.signatures == 1 { "" } else { "s" },
+            signed.tag
+        ));
+    }
+}
+
+/// `compose plugin sign oci://…@sha256:… --key KEY`.
+async fn sign(args: &PluginSignArgs, global: &Global, output: &Output) -> anyhow::Result<()> {
+    let (text, reference) = oci_reference(&args.reference)?;
+    let registries = registries(global)?;
+    let Some(digest) = reference.digest.clone() else {
+        let store: Arc<dyn ImageSource> = registries.clone();
+        let now = store
+            .resolve(&reference)
+            .map(|d| format!(": it names {} now", d.digest))
+            .unwrap_or_default();
+        bail!(
+            "`{}` must be pinned by digest (`oci://HOST/NAMESPACE/NAME@sha256:…`): a tag can move after it is signed{now}",
+            args.reference
+        );
+    };
+    let (key, path) = signing_key(&args.key, args.passphrase_env.as_deref())?;
+    // The artifact must be there: a signature of nothing is refused.
+    let store: Arc<dyn ImageSource> = registries.clone();
+    store
+        .resolve(&reference)
+        .with_context(|| format!("reading `{}`", args.reference))?;
+    let signed = sign_in_registry(&registries, &reference, &digest, &key)
+        .await
+        .with_context(|| format!("signing `{}` with `{}`", args.reference, path.display()))?;
+    report_signed(output, &format!("oci://{text}"), &path, &signed);
     Ok(())
 }
 

@@ -122,24 +122,91 @@ fn valid_name(name: &str) -> bool {
         })
 }
 
-/// The `compose-plugin-sdk` dependency line of a Rust project.
+/// Where the SDK's `wit_bindgen::generate!` finds the WIT in this repository, and where the
+/// vendored copy finds it (`sdk/wit/`).
+const SDK_WIT_PATH: (&str, &str) = ("path: \"../../wit\"", "path: \"wit\"");
+
+/// The Rust guest SDK (`plugins/sdk`), vendored into a Rust project as `sdk/` so that the project
+/// builds on its own wherever it is moved (the SDK is not published). Every source file of the
+/// SDK and of the WIT is here: a unit test compares this list with `plugins/sdk/src` and `wit/`.
+const SDK: [TemplateFile; 18] = [
+    file(
+        "sdk/Cargo.toml",
+        include_str!("../templates/rust/sdk-Cargo.toml.tmpl"),
+    ),
+    file(
+        "sdk/src/lib.rs",
+        include_str!("../../../plugins/sdk/src/lib.rs"),
+    ),
+    file(
+        "sdk/src/config.rs",
+        include_str!("../../../plugins/sdk/src/config.rs"),
+    ),
+    file(
+        "sdk/src/finding.rs",
+        include_str!("../../../plugins/sdk/src/finding.rs"),
+    ),
+    file(
+        "sdk/src/glob.rs",
+        include_str!("../../../plugins/sdk/src/glob.rs"),
+    ),
+    file(
+        "sdk/src/host.rs",
+        include_str!("../../../plugins/sdk/src/host.rs"),
+    ),
+    file(
+        "sdk/src/image.rs",
+        include_str!("../../../plugins/sdk/src/image.rs"),
+    ),
+    file(
+        "sdk/src/log.rs",
+        include_str!("../../../plugins/sdk/src/log.rs"),
+    ),
+    file(
+        "sdk/src/testing.rs",
+        include_str!("../../../plugins/sdk/src/testing.rs"),
+    ),
+    file(
+        "sdk/src/yaml.rs",
+        include_str!("../../../plugins/sdk/src/yaml.rs"),
+    ),
+    file(
+        "sdk/src/yaml/fields.rs",
+        include_str!("../../../plugins/sdk/src/yaml/fields.rs"),
+    ),
+    file(
+        "sdk/src/yaml/scalar.rs",
+        include_str!("../../../plugins/sdk/src/yaml/scalar.rs"),
+    ),
+    file("sdk/wit/host.wit", include_str!("../../../wit/host.wit")),
+    file(
+        "sdk/wit/release.wit",
+        include_str!("../../../wit/release.wit"),
+    ),
+    file("sdk/wit/stage.wit", include_str!("../../../wit/stage.wit")),
+    file(
+        "sdk/wit/deps/okd-compose@0.1.0/host.wit",
+        include_str!("../../../wit/deps/okd-compose@0.1.0/host.wit"),
+    ),
+    file(
+        "sdk/wit/deps/okd-compose@0.1.0/release.wit",
+        include_str!("../../../wit/deps/okd-compose@0.1.0/release.wit"),
+    ),
+    file(
+        "sdk/wit/deps/okd-compose@0.1.0/stage.wit",
+        include_str!("../../../wit/deps/okd-compose@0.1.0/stage.wit"),
+    ),
+];
+
+/// The `compose-plugin-sdk` dependency line of a Rust project: the vendored `sdk/`, or the crate
+/// at `--sdk DIR` (then nothing is vendored).
 fn sdk_dependency(explicit: Option<&Path>) -> anyhow::Result<String> {
-    let path = match explicit {
-        Some(path) => path
-            .canonicalize()
-            .with_context(|| format!("`--sdk {}`", path.display()))?,
-        None => {
-            // The SDK of the source tree this binary was built from, if it is still there.
-            let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/sdk");
-            if !built_from.join("Cargo.toml").is_file() {
-                return Ok(
-                    "compose-plugin-sdk = { git = \"https://github.com/okd-project/compose\" }"
-                        .to_string(),
-                );
-            }
-            built_from
-        }
+    let Some(path) = explicit else {
+        return Ok("compose-plugin-sdk = { path = \"sdk\" }".to_string());
     };
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("`--sdk {}`", path.display()))?;
     if !path.join("Cargo.toml").is_file() {
         bail!(
             "`{}` is not the compose-plugin-sdk crate (no Cargo.toml)",
@@ -151,6 +218,16 @@ fn sdk_dependency(explicit: Option<&Path>) -> anyhow::Result<String> {
         "compose-plugin-sdk = {{ path = {} }}",
         serde_json::to_string(&text)?
     ))
+}
+
+/// The text of a vendored SDK file as the project needs it: the crate's sources as they are,
+/// except for where `lib.rs` finds the WIT; the manifest with its placeholders filled.
+fn sdk_text(f: &TemplateFile, vars: &[(&str, &str)]) -> String {
+    match f.path {
+        "sdk/Cargo.toml" => render(f.text, vars),
+        "sdk/src/lib.rs" => f.text.replace(SDK_WIT_PATH.0, SDK_WIT_PATH.1),
+        _ => f.text.to_string(),
+    }
 }
 
 /// Replaces the placeholders of a template.
@@ -192,8 +269,12 @@ pub fn execute(args: &PluginNewArgs, output: &Output) -> anyhow::Result<()> {
         ("wit_version", compose_runtime::WIT_VERSION),
         ("compose_version", env!("CARGO_PKG_VERSION")),
     ];
+    let vendored: &[TemplateFile] = match (args.lang, &args.sdk) {
+        (PluginLang::Rust, None) => &SDK,
+        _ => &[],
+    };
     let files: Vec<&TemplateFile> = match args.lang {
-        PluginLang::Rust => RUST.iter().collect(),
+        PluginLang::Rust => RUST.iter().chain(vendored).collect(),
         PluginLang::Python => PYTHON.iter().chain([&WORLD]).chain(WIT.iter()).collect(),
         PluginLang::Js => JS.iter().chain([&WORLD]).chain(WIT.iter()).collect(),
     };
@@ -206,6 +287,8 @@ pub fn execute(args: &PluginNewArgs, output: &Output) -> anyhow::Result<()> {
         // The WIT files are copied as they are; templates get their placeholders filled.
         let text = if f.path.starts_with("wit/deps/") {
             f.text.to_string()
+        } else if f.path.starts_with("sdk/") {
+            sdk_text(f, &vars)
         } else {
             render(f.text, &vars)
         };
@@ -284,9 +367,75 @@ mod tests {
     }
 
     #[test]
+    fn every_sdk_source_file_is_vendored() {
+        let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut on_disk = Vec::new();
+        for (from, to, extension) in [
+            ("plugins/sdk/src", "sdk/src", "rs"),
+            ("wit", "sdk/wit", "wit"),
+        ] {
+            let root = repository.join(from);
+            let mut dirs = vec![root.clone()];
+            while let Some(dir) = dirs.pop() {
+                for entry in std::fs::read_dir(&dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.is_dir() {
+                        dirs.push(path);
+                    } else if path.extension().is_some_and(|e| e == extension) {
+                        let relative = path.strip_prefix(&root).unwrap().display().to_string();
+                        on_disk.push(format!("{to}/{relative}"));
+                    }
+                }
+            }
+        }
+        on_disk.sort();
+        let mut vendored: Vec<String> = SDK
+            .iter()
+            .map(|f| f.path.to_string())
+            .filter(|p| p != "sdk/Cargo.toml")
+            .collect();
+        vendored.sort();
+        assert_eq!(vendored, on_disk);
+        // The WIT is the host's own, and lib.rs finds it beside the vendored sources.
+        let lib = SDK.iter().find(|f| f.path == "sdk/src/lib.rs").unwrap();
+        assert!(lib.text.contains(SDK_WIT_PATH.0));
+        let text = sdk_text(lib, &[]);
+        assert!(text.contains(SDK_WIT_PATH.1) && !text.contains(SDK_WIT_PATH.0));
+    }
+
+    #[test]
+    fn the_vendored_sdk_manifest_has_the_sdk_dependencies() {
+        let names = |text: &str| -> Vec<String> {
+            let deps = text.split("[dependencies]").nth(1).unwrap_or_default();
+            let deps = deps.split("\n[").next().unwrap_or_default();
+            let mut names: Vec<String> = deps
+                .lines()
+                .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+                // `serde.workspace = true` in the repository, `serde = "1"` in the copy.
+                .map(|k| k.split('.').next().unwrap_or(k).to_string())
+                .filter(|k| !k.is_empty() && !k.starts_with('#'))
+                .collect();
+            names.sort();
+            names
+        };
+        let original = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/sdk/Cargo.toml"),
+        )
+        .unwrap();
+        let vendored = SDK.iter().find(|f| f.path == "sdk/Cargo.toml").unwrap();
+        assert_eq!(names(vendored.text), names(&original));
+        assert!(!names(vendored.text).is_empty());
+    }
+
+    #[test]
     fn every_template_placeholder_is_known() {
         let known = ["name", "crate", "sdk", "wit_version", "compose_version"];
-        for f in RUST.iter().chain(&PYTHON).chain(&JS).chain([&WORLD]) {
+        for f in RUST
+            .iter()
+            .chain(&PYTHON)
+            .chain(&JS)
+            .chain([&WORLD, &SDK[0]])
+        {
             let mut rest = f.text;
             while let Some(start) = rest.find("{{") {
                 let after = &rest[start + 2..];

@@ -58,6 +58,10 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
             },
         });
     let registries = registries(global)?;
+    // On a terminal: images read ahead of the total, blobs and bytes pushed.
+    if let Some(progress) = output.registry_progress() {
+        registries.set_progress(progress);
+    }
     let source = stream_source(&stream, &registries)?;
     let fetcher = plugin_fetcher(global, source.clone());
     let name = stream.name.clone();

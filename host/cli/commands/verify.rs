@@ -1,7 +1,9 @@
 //! `compose verify REF --key PUB [--key PUB…] [--policy STREAM]`: checks the signatures of a
 //! release written by `compose run` (an OCI layout): the OpenPGP signatures of its signature
 //! store and the cosign-format signatures of its `sha256-<hex>.sig` manifest; with `--policy`,
-//! also runs the `test-release` stages of a stream on it.
+//! also runs the checks of a stream on it (the stages whose plugin targets the read-only
+//! `check` world, such as `test-release`); with `--provenance [--lock LOCK]`,
+//! also checks its signed provenance (the `sha256-<hex>.att` attestation) and its inputs.
 
 use std::path::Path;
 
@@ -66,12 +68,19 @@ pub async fn execute(args: &VerifyArgs, global: &Global, output: &Output) -> any
     let signatures = compose_signing::publish::read_signatures(&layout, &digest)?;
     let checks = compose_signing::attach::check_all(&signatures, &trusted, &digest);
     let failed = checks.iter().filter(|c| !c.verified).count();
+    let provenance = args
+        .provenance
+        .then(|| check_provenance(&layout, &digest, &trusted, args.lock.as_deref()));
     if output.is_json() {
         output.json_line(&serde_json::json!({
             "event": "verified",
             "digest": digest,
             "signatures": checks,
             "failed": failed,
+            "provenance": provenance.as_ref().map(|p| match p {
+                Ok(message) => serde_json::json!({"verified": true, "message": message}),
+                Err(message) => serde_json::json!({"verified": false, "message": message}),
+            }),
         }));
     } else {
         for check in &checks {
@@ -81,22 +90,28 @@ pub async fn execute(args: &VerifyArgs, global: &Global, output: &Output) -> any
                 check.message
             ));
         }
+        match &provenance {
+            Some(Ok(message)) => output.data(&format!("ok   {message}\n")),
+            Some(Err(message)) => output.data(&format!("FAIL {message}\n")),
+            None => {}
+        }
+    }
+    if let Some(Err(message)) = &provenance {
+        bail!("{message}");
     }
     let mut policy_failed = 0;
     if let Some(policy) = &args.policy {
-        let mut stream = load_stream(policy)?;
-        stream.stages.retain(|st| {
-            matches!(&st.plugin, compose_stream::PluginRef::Builtin(name) if name == "test-release")
-        });
-        if stream.stages.is_empty() {
-            bail!(
-                "the policy `{}` has no `test-release` stage to run",
-                policy.display()
-            );
-        }
+        let stream = load_stream(policy)?;
         let runtime = runtime(global)?;
         let plan = compose_pipeline::plan(&runtime, stream, output)
             .with_context(|| format!("loading the checks of `{}`", policy.display()))?;
+        // The checks are the stages whose component targets the read-only `check` world.
+        if !plan.stages.iter().any(compose_pipeline::is_check) {
+            bail!(
+                "the policy `{}` has no check to run: no stage's plugin targets the read-only `check` world of okd:compose@0.2.0 (as `test-release` does)",
+                policy.display()
+            );
+        }
         let mut release = image.release;
         release.attachments = signatures.clone();
         compose_signing::attach::replace_report(
@@ -112,7 +127,7 @@ pub async fn execute(args: &VerifyArgs, global: &Global, output: &Output) -> any
             .with_context(|| format!("running the checks of `{}`", policy.display()))?;
         policy_failed = failed;
     }
-    if checks.is_empty() {
+    if checks.is_empty() && provenance.is_none() {
         bail!(
             "the release {digest} in `{}` has no signatures (no `signatures/{}/signature-1`, no `{}` manifest)",
             args.release,
@@ -144,10 +159,76 @@ pub async fn execute(args: &VerifyArgs, global: &Global, output: &Output) -> any
     }
     if !output.is_json() {
         output.status(&format!(
-            "verified {} signature{} of {digest}",
+            "verified {} signature{}{} of {digest}",
             checks.len(),
-            if checks.len() == 1 { "" } else { "s" }
+            if checks.len() == 1 { "" } else { "s" },
+            if provenance.is_some() {
+                " and the provenance"
+            } else {
+                ""
+            }
         ));
     }
     Ok(())
+}
+
+/// Checks the provenance attestation of `digest`: every SLSA provenance envelope in its
+/// `.att` image must be signed by a trusted cosign-format key and name `digest`, and with a
+/// lock, its inputs must be the locked ones. `Ok`: what verified; `Err`: why not.
+fn check_provenance(
+    layout: &OciLayout,
+    digest: &str,
+    trusted: &TrustedKeys,
+    lock: Option<&Path>,
+) -> Result<String, String> {
+    use compose_signing::provenance::{SLSA_PROVENANCE_V1, verify_envelope};
+    let tag = compose_signing::publish::attestation_tag(digest);
+    let envelopes: Vec<Vec<u8>> = compose_signing::publish::read_attestations(layout, digest)
+        .map_err(|e| format!("provenance: {e}"))?
+        .into_iter()
+        .filter(|(predicate, _)| predicate == SLSA_PROVENANCE_V1)
+        .map(|(_, envelope)| envelope)
+        .collect();
+    if envelopes.is_empty() {
+        return Err(format!(
+            "provenance: the release {digest} has no signed SLSA provenance (no `{tag}` attestation; an unsigned run writes only `signatures/{}/provenance.json`)",
+            digest.replacen(':', "=", 1)
+        ));
+    }
+    let mut statements = Vec::new();
+    let mut signers = Vec::new();
+    for bytes in &envelopes {
+        let envelope = compose_signing::dsse::Envelope::parse(bytes)
+            .map_err(|e| format!("provenance `{tag}`: {e}"))?;
+        let (statement, key) = verify_envelope(&envelope, &trusted.cosign, digest)
+            .map_err(|e| format!("provenance `{tag}`: {e}"))?;
+        statements.push(statement);
+        signers.push(key);
+    }
+    let mut message = format!(
+        "provenance `{tag}` of {digest} signed by {}",
+        signers.join(", ")
+    );
+    if let Some(path) = lock {
+        let lock = compose_pipeline::Lock::read(path)
+            .map_err(|e| format!("provenance: {e}"))?
+            .ok_or_else(|| format!("provenance: the lock `{}` does not exist", path.display()))?;
+        for statement in &statements {
+            let mismatches = compose_pipeline::provenance::lock_mismatches(statement, &lock);
+            if !mismatches.is_empty() {
+                return Err(format!(
+                    "provenance `{tag}`: the inputs differ from the lock `{}`: {}",
+                    path.display(),
+                    mismatches.join("; ")
+                ));
+            }
+        }
+        message.push_str(&format!(
+            ", its inputs match `{}` (base and {} plugin{})",
+            path.display(),
+            lock.plugins.len(),
+            if lock.plugins.len() == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(message)
 }

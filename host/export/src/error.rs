@@ -22,18 +22,6 @@ pub enum Error {
         /// What differs.
         message: String,
     },
-    /// The generated pipeline broke a rule the Tekton controller applies (a bug in the
-    /// exporter: nothing was written).
-    #[error(
-        "the exported Tekton pipeline for stream `{stream}` is invalid (a bug in compose export; nothing was written):\n  - {}",
-        violations.join("\n  - ")
-    )]
-    Invalid {
-        /// The stream's name.
-        stream: String,
-        /// Each violation, with its path.
-        violations: Vec<String>,
-    },
     /// YAML that could not be written or read.
     #[error("{context}: {source}")]
     Yaml {

@@ -2,8 +2,8 @@
 //!
 //! - [`tekton`]: a Tekton (`tekton.dev/v1`) Pipeline with one task per stage, each running
 //!   `compose run --only STAGE --locked` against a state directory shared through a
-//!   workspace, and an example PipelineRun; [`tekton::rules`] checks a Pipeline the way the
-//!   Tekton webhook does before anything is written.
+//!   workspace, and an example PipelineRun. The tests check every export against Tekton's
+//!   schemas and the rules its webhook applies (`tests/e2e/tekton_rules.rs`).
 
 #![deny(missing_docs)]
 

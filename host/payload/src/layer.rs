@@ -6,12 +6,14 @@
 //! same [`Release`] therefore always gives the same layer digest.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 
 use flate2::read::GzDecoder;
+use sha2::{Digest, Sha256};
 use tar::{Builder, EntryType, Header};
 
 use crate::error::{Error, Result};
+use crate::gzip::Encoder;
 use crate::image_references::write_image_references;
 use crate::oci::sha256_digest;
 use crate::release::{Release, validate_file_name, validate_manifest_name};
@@ -28,6 +30,9 @@ pub const RELEASE_METADATA: &str = "release-metadata";
 /// The most file bytes [`read_release_layer`] holds in memory. Real release layers are under
 /// 50 MiB unpacked; the limit stops a gzip bomb from exhausting memory.
 pub const MAX_LAYER_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The most bytes [`read_release_layer`] reserves for one entry before reading it.
+const MAX_SIZE_HINT: u64 = 4 * 1024 * 1024;
 
 /// A built release layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +55,12 @@ pub fn build_release_layer(release: &Release) -> Result<LayerBlob> {
     let image_references = write_image_references(release)?;
     let release_metadata = write_release_metadata(&release.metadata)?;
 
-    let mut tar = Builder::new(Vec::new());
+    // The tar is never held: it streams through its hash into the gzip encoder, so building
+    // the layer of a 10x payload (12 MiB of tar) costs its compressed size only.
+    let mut tar = Builder::new(TarSink {
+        hash: Sha256::new(),
+        gzip: Encoder::new(),
+    });
     append(
         &mut tar,
         RELEASE_DIR,
@@ -78,23 +88,44 @@ pub fn build_release_layer(release: &Release) -> Result<LayerBlob> {
         let path = format!("{RELEASE_DIR}/{name}");
         append(&mut tar, &path, EntryType::Regular, 0o444, mtime, data)?;
     }
-    let tar = tar.into_inner().map_err(|source| Error::LayerWrite {
+    let sink = tar.into_inner().map_err(|source| Error::LayerWrite {
         path: RELEASE_DIR.to_string(),
         source,
     })?;
-
-    let gzip = crate::gzip::compress(&tar);
+    let diff_id = format!("sha256:{}", hex::encode(sink.hash.finalize()));
+    let gzip = sink.gzip.finish().map_err(|source| Error::LayerWrite {
+        path: RELEASE_DIR.to_string(),
+        source,
+    })?;
     Ok(LayerBlob {
         digest: sha256_digest(&gzip),
-        diff_id: sha256_digest(&tar),
+        diff_id,
         size: gzip.len() as u64,
         gzip,
     })
 }
 
+/// Where the tar of the release layer goes: its SHA-256 (the diff ID) and the gzip encoder.
+struct TarSink {
+    hash: Sha256,
+    gzip: Encoder,
+}
+
+impl Write for TarSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.gzip.write_all(data)?;
+        self.hash.update(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Appends one entry with a GNU header (long names become `././@LongLink` entries).
-fn append(
-    tar: &mut Builder<Vec<u8>>,
+fn append<W: Write>(
+    tar: &mut Builder<W>,
     path: &str,
     kind: EntryType,
     mode: u32,
@@ -146,7 +177,10 @@ pub fn read_release_layer(gzip: &[u8]) -> Result<BTreeMap<String, Vec<u8>>> {
                 limit: MAX_LAYER_FILE_BYTES,
             });
         }
-        let mut data = Vec::new();
+        // The entry's size, so that a manifest is read without growing its buffer (and keeps
+        // no slack); capped, since a header may claim more than its entry holds.
+        let hint = entry.size().min(MAX_SIZE_HINT);
+        let mut data = Vec::with_capacity(usize::try_from(hint).unwrap_or_default());
         entry.read_to_end(&mut data).map_err(Error::LayerRead)?;
         files.insert(rest.to_string(), data);
     }
@@ -249,6 +283,55 @@ mod tests {
                 (long, 0o444),
             ]
         );
+    }
+
+    #[test]
+    fn the_streamed_layer_is_the_gzip_of_the_whole_tar() {
+        // The layer as it was built before streaming: the whole tar in memory, then gzip.
+        let mut r = sample_release();
+        for i in 0..300 {
+            let text = format!("kind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  x: \"{i}\"\n");
+            r.write_manifest(&format!("0000_60_c_{i:03}.yaml"), text)
+                .unwrap();
+        }
+        r.files
+            .insert("0000_50_x_gensccroles.sh".into(), vec![0xff; 10_000]);
+        let mtime = parse_rfc3339_utc(&r.created).unwrap();
+        let mut tar = Builder::new(Vec::new());
+        append(
+            &mut tar,
+            RELEASE_DIR,
+            EntryType::Directory,
+            0o777,
+            mtime,
+            &[],
+        )
+        .unwrap();
+        let mut files: Vec<(String, Vec<u8>)> = vec![
+            (IMAGE_REFERENCES.into(), write_image_references(&r).unwrap()),
+            (
+                RELEASE_METADATA.into(),
+                write_release_metadata(&r.metadata).unwrap(),
+            ),
+        ];
+        let mut contents: Vec<(String, Vec<u8>)> = r
+            .manifests
+            .iter()
+            .map(|(n, t)| (n.clone(), t.clone().into_bytes()))
+            .chain(r.files.iter().map(|(n, d)| (n.clone(), d.clone())))
+            .collect();
+        contents.sort();
+        files.extend(contents);
+        for (name, data) in &files {
+            let path = format!("{RELEASE_DIR}/{name}");
+            append(&mut tar, &path, EntryType::Regular, 0o444, mtime, data).unwrap();
+        }
+        let tar = tar.into_inner().unwrap();
+
+        let layer = build_release_layer(&r).unwrap();
+        assert_eq!(layer.gzip, crate::gzip::compress(&tar));
+        assert_eq!(layer.diff_id, sha256_digest(&tar));
+        assert_eq!(layer.digest, sha256_digest(&layer.gzip));
     }
 
     #[test]

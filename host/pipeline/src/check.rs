@@ -1,5 +1,8 @@
 //! Running a stream's checks on a release that already exists (`compose verify --policy`):
-//! the stages of a plan run on the release read back from an output, nothing is published.
+//! the check stages of a plan run on the release read back from an output, nothing is
+//! published. A check is a stage whose component targets the read-only `check` world of
+//! `okd:compose@0.2.0` (it exports `check-stage`): the host decides from the component, not
+//! from the plugin's name, and runs it without letting it change the payload.
 
 use std::sync::Arc;
 
@@ -8,20 +11,31 @@ use compose_runtime::{HostServices, Runtime};
 
 use crate::error::Result;
 use crate::events::{Event, Observer};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlannedStage};
 use crate::run::{StageReport, finish_stage};
 use crate::sources::{RegistryView, mirrors};
 
-/// Runs every stage of `plan` on `release` (in order, each on the previous stage's result) and
-/// returns their reports and the number of failed findings of severity `error`. The stages
-/// query the registries of the plan's stream; no key is available to them.
+/// Whether a planned stage is a check: its plugin was loaded and targets the `check` world.
+pub fn is_check(stage: &PlannedStage) -> bool {
+    stage
+        .loaded
+        .as_ref()
+        .is_some_and(|plugin| plugin.is_check())
+}
+
+/// Runs the checks of `plan` ([`is_check`]; the other stages are not run) on `release` (in
+/// order) and returns their reports and the number of failed findings of severity `error`.
+/// The checks query the registries of the plan's stream; no key is available to them.
 pub async fn check_release(
     runtime: &Runtime,
     plan: &Plan,
     release: Release,
     observer: &dyn Observer,
 ) -> Result<(Vec<StageReport>, usize)> {
-    plan.check_grants()?;
+    let checks: Vec<&PlannedStage> = plan.stages.iter().filter(|s| is_check(s)).collect();
+    for planned in &checks {
+        compose_runtime::check_grants(planned.plugin()?, &planned.spec)?;
+    }
     let mirrors = Arc::new(mirrors(&plan.stream)?);
     let digest_source = mirrors.clone();
     let services = HostServices {
@@ -37,8 +51,8 @@ pub async fn check_release(
     let mut release = release;
     let mut reports = Vec::new();
     let mut failed = 0;
-    let total = plan.stages.len();
-    for (i, planned) in plan.stages.iter().enumerate() {
+    let total = checks.len();
+    for (i, planned) in checks.into_iter().enumerate() {
         observer.event(&Event::StageStarted {
             stage: planned.stage.name.clone(),
             plugin: planned.label.clone(),

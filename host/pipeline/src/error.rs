@@ -18,6 +18,22 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// An `oci://` plugin has no valid signature by a key its stage's trust policy names.
+    #[error(
+        "stage `{stage}`: plugin `{plugin}` ({digest}) is refused: no valid signature by a trusted key ({reason}); keys tried: {keys}"
+    )]
+    Untrusted {
+        /// The stage.
+        stage: String,
+        /// The plugin as written in the stream.
+        plugin: String,
+        /// The artifact manifest digest the reference resolved to.
+        digest: String,
+        /// Why each signature (or the lack of one) was refused.
+        reason: String,
+        /// The keys tried, with their fingerprints.
+        keys: String,
+    },
     /// The sandbox refused or stopped a stage (import not granted, trap, timeout, limit).
     #[error(transparent)]
     Runtime(#[from] compose_runtime::Error),

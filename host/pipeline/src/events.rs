@@ -47,6 +47,9 @@ pub enum Event {
         contacted: bool,
         /// Time to resolve and pull, in milliseconds.
         millis: f64,
+        /// Under a trust policy: the key that verified its signature, `KEY (sha256:…)`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signed_by: Option<String>,
     },
     /// The base release was read.
     BaseLoaded {
@@ -129,6 +132,17 @@ pub enum Event {
         store: Option<String>,
         /// The cosign tag, if cosign-format signatures were written.
         cosign_tag: Option<String>,
+    },
+    /// The release's provenance was written (signed, as a `.att` attestation, or not).
+    Provenance {
+        /// The statement file.
+        statement: String,
+        /// The stream key that signed it.
+        key: Option<String>,
+        /// The attestation tag, when signed.
+        tag: Option<String>,
+        /// Why it is unsigned.
+        unsigned: Option<String>,
     },
     /// The release image was built and written.
     Published {

@@ -36,6 +36,9 @@ pub struct FetchedPlugin {
     pub contacted: bool,
     /// Time to resolve and pull, milliseconds.
     pub millis: f64,
+    /// The trusted key that vouched for it, when a trust policy applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<compose_signing::plugin::PluginSignature>,
     /// The component.
     #[serde(skip)]
     pub bytes: Vec<u8>,
@@ -61,8 +64,13 @@ impl PluginFetcher {
         &self.dir
     }
 
+    /// The store plugins are read from.
+    pub(crate) fn source(&self) -> &Arc<dyn ImageSource> {
+        &self.source
+    }
+
     /// Where the cached file of `digest` with `extension` is.
-    fn path(&self, digest: &str, extension: &str) -> Option<PathBuf> {
+    pub(crate) fn path(&self, digest: &str, extension: &str) -> Option<PathBuf> {
         let hex = digest
             .strip_prefix("sha256:")
             .filter(|_| is_sha256_digest(digest))?;
@@ -83,7 +91,7 @@ impl PluginFetcher {
 
     /// Stores `bytes` under `digest` (temporary file, then rename). Failing to cache is not
     /// fatal: it is logged.
-    fn store(&self, digest: &str, extension: &str, bytes: &[u8]) {
+    pub(crate) fn store(&self, digest: &str, extension: &str, bytes: &[u8]) {
         let Some(path) = self.path(digest, extension) else {
             return;
         };
@@ -202,6 +210,7 @@ impl PluginFetcher {
             cached,
             contacted: !(manifest_cached && cached),
             millis: crate::events::millis(started.elapsed()),
+            signed_by: None,
             bytes,
         })
     }

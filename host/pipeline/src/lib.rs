@@ -14,13 +14,15 @@ pub mod events;
 pub mod fetch;
 pub mod lock;
 pub mod plan;
+pub mod provenance;
 pub mod report;
 pub mod run;
 mod signing;
 pub mod sources;
 pub mod state;
+mod trust;
 
-pub use check::check_release;
+pub use check::{check_release, is_check};
 pub use error::{Error, Result};
 pub use events::{Event, Observer, Quiet};
 pub use fetch::{FetchedPlugin, PluginFetcher};

@@ -15,6 +15,10 @@
 //! plugin = "oci://registry.lab/compose/select-images:1.0"
 //! manifest = "sha256:…"   # the artifact manifest (oci:// plugins only)
 //! wasm = "sha256:…"       # the component
+//!
+//! [plugin.signed-by]      # under a trust policy: the key that verified its signature
+//! key = "keys/community.cosign.pub"
+//! fingerprint = "sha256:…" # SHA-256 of the key's DER SubjectPublicKeyInfo
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -69,6 +73,19 @@ pub struct LockedPlugin {
     pub manifest: Option<String>,
     /// The component's digest.
     pub wasm: String,
+    /// The trusted key that verified the plugin's signature, when a trust policy applies.
+    #[serde(default, rename = "signed-by", skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<LockedSignature>,
+}
+
+/// The key that vouched for a locked plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedSignature {
+    /// The key file, as the trust policy names it.
+    pub key: String,
+    /// `sha256:` of the key's DER SubjectPublicKeyInfo.
+    pub fingerprint: String,
 }
 
 /// Where the lock file of `stream` is: beside it, with the extension `.lock`
@@ -177,6 +194,23 @@ impl Lock {
                     "stage `{}`: plugin `{}` locked with component `{}`, now `{}`",
                     p.stage, p.plugin, l.wasm, p.wasm
                 )),
+                Some(l)
+                    if l.signed_by.as_ref().map(|s| &s.fingerprint)
+                        != p.signed_by.as_ref().map(|s| &s.fingerprint) =>
+                {
+                    let key = |s: &Option<LockedSignature>| {
+                        s.as_ref()
+                            .map(|s| format!("key {} ({})", s.key, s.fingerprint))
+                            .unwrap_or_else(|| "no key (no trust policy)".to_string())
+                    };
+                    drift.push(format!(
+                        "stage `{}`: plugin `{}` locked as signed by {}, now by {}",
+                        p.stage,
+                        p.plugin,
+                        key(&l.signed_by),
+                        key(&p.signed_by)
+                    ))
+                }
                 Some(_) => {}
             }
         }
@@ -210,18 +244,31 @@ pub fn resolve(stream: &Stream, source: &dyn ImageSource, fetcher: &PluginFetche
     })?;
     let mut plugins = Vec::with_capacity(stream.stages.len());
     for stage in &stream.stages {
-        let (manifest, wasm) = match &stage.plugin {
+        let (manifest, wasm, signed_by) = match &stage.plugin {
             PluginRef::Oci(reference) => {
                 let fetched = crate::plan::fetch_stage_plugin(fetcher, stage, reference)?;
-                (Some(fetched.manifest_digest), fetched.wasm_digest)
+                let signed_by = fetched.signed_by.map(|s| LockedSignature {
+                    key: s.key,
+                    fingerprint: s.fingerprint,
+                });
+                (
+                    Some(fetched.manifest_digest),
+                    fetched.wasm_digest,
+                    signed_by,
+                )
             }
-            _ => (None, sha256_digest(&crate::plan::plugin_bytes(stage)?)),
+            _ => (
+                None,
+                sha256_digest(&crate::plan::plugin_bytes(stage)?),
+                None,
+            ),
         };
         plugins.push(LockedPlugin {
             stage: stage.name.clone(),
             plugin: stage.plugin_text.clone(),
             manifest,
             wasm,
+            signed_by,
         });
     }
     Ok(Lock {
@@ -295,12 +342,17 @@ mod tests {
                     plugin: "oci://r.io/p/x:1".into(),
                     manifest: Some(sha256_digest(b"m")),
                     wasm: sha256_digest(b"w"),
+                    signed_by: Some(LockedSignature {
+                        key: "keys/community.cosign.pub".into(),
+                        fingerprint: sha256_digest(b"key"),
+                    }),
                 },
                 LockedPlugin {
                     stage: "two".into(),
                     plugin: "select-images".into(),
                     manifest: None,
                     wasm: sha256_digest(b"w2"),
+                    signed_by: None,
                 },
             ],
         }
@@ -314,6 +366,12 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# Written by `compose lock`"), "{text}");
         assert!(text.contains("[[plugin]]"), "{text}");
+        assert!(
+            text.contains(
+                "[plugin.signed-by]\nkey = \"keys/community.cosign.pub\"\nfingerprint = \"sha256:"
+            ),
+            "{text}"
+        );
         assert_eq!(Lock::read(&path).unwrap(), Some(lock()));
         assert_eq!(Lock::read(&dir.path().join("none.lock")).unwrap(), None);
         std::fs::write(&path, text.replace("version = 1", "version = 9")).unwrap();
@@ -341,6 +399,7 @@ mod tests {
             plugin: "x.wasm".into(),
             manifest: None,
             wasm: sha256_digest(b"w3"),
+            signed_by: None,
         });
         let drift = lock().drift(&now);
         assert_eq!(drift.len(), 4, "{drift:#?}");
@@ -348,6 +407,21 @@ mod tests {
         assert!(drift[1].contains("stage `one`: plugin `oci://r.io/p/x:1` locked at"));
         assert!(drift[2].contains("the lock has plugin `select-images`"));
         assert!(drift[3].contains("stage `three`"));
+        // Another key vouching for the same plugin, or none at all, is drift too.
+        let mut resigned = lock();
+        resigned.plugins[0].signed_by = Some(LockedSignature {
+            key: "keys/vendor.cosign.pub".into(),
+            fingerprint: sha256_digest(b"other key"),
+        });
+        let drift = lock().drift(&resigned);
+        assert_eq!(drift.len(), 1, "{drift:#?}");
+        assert!(
+            drift[0].contains("locked as signed by key keys/community.cosign.pub (sha256:")
+                && drift[0].contains("now by key keys/vendor.cosign.pub"),
+            "{drift:#?}"
+        );
+        resigned.plugins[0].signed_by = None;
+        assert!(lock().drift(&resigned)[0].contains("now by no key (no trust policy)"));
         now.plugins.clear();
         now.base = lock().base;
         let drift = lock().drift(&now);

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use compose_registry::Reference;
 use compose_runtime::{DirGrant, Grants, ImportStatus, Limits, Plugin, Runtime, StageSpec};
 use compose_stream::{PluginRef, Stage, Stream};
 
@@ -80,6 +81,10 @@ pub fn plugin_bytes_with(
             cached: fetched.cached,
             contacted: fetched.contacted,
             millis: fetched.millis,
+            signed_by: fetched
+                .signed_by
+                .as_ref()
+                .map(|s| format!("{} ({})", s.key, s.fingerprint)),
         });
         return Ok(fetched.bytes);
     }
@@ -103,18 +108,32 @@ pub fn plugin_bytes_with(
 }
 
 /// Pulls the `oci://` plugin `reference` of `stage` through `fetcher`; errors name the stage.
+/// Under a trust policy (`stage.trust`), the digest the reference resolves to must carry a
+/// valid signature by a trusted key first: an untrusted plugin is not even downloaded, and
+/// what is pulled is that digest (the tag cannot move in between).
 pub(crate) fn fetch_stage_plugin(
     fetcher: &PluginFetcher,
     stage: &Stage,
     reference: &str,
 ) -> Result<crate::fetch::FetchedPlugin> {
-    fetcher.fetch(reference).map_err(|source| Error::Registry {
+    let registry_error = |source| Error::Registry {
         context: format!(
             "stage `{}`: pulling plugin `{}`",
             stage.name, stage.plugin_text
         ),
         source: Box::new(source),
-    })
+    };
+    let Some(policy) = &stage.trust else {
+        return fetcher.fetch(reference).map_err(registry_error);
+    };
+    let (digest, signature) = crate::trust::check_plugin(fetcher, stage, reference, policy)?;
+    let parsed = Reference::parse(reference).map_err(registry_error)?;
+    let mut pinned = parsed.pinned(&digest).map_err(registry_error)?;
+    pinned.tag = parsed.tag;
+    let mut fetched = fetcher.fetch(&pinned.to_string()).map_err(registry_error)?;
+    fetched.reference = reference.to_string();
+    fetched.signed_by = Some(signature);
+    Ok(fetched)
 }
 
 /// The sandbox a stage gets.

@@ -233,6 +233,12 @@ pub enum Error {
     /// The async runtime behind the registry client could not start.
     #[error("cannot start the registry client: {0}")]
     Client(String),
+    /// Signatures or attestations that could not be written beside a release being published.
+    #[error("signing the release: {message}")]
+    Attachment {
+        /// What went wrong, from the signer.
+        message: String,
+    },
     /// A reference pinned by digest whose tag now names other content.
     #[error(
         "digest mismatch for `{reference}`: the stream pins `{pinned}`, which the registry does not have; the tag names `{found}`"

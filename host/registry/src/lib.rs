@@ -30,8 +30,10 @@ pub mod artifact;
 pub mod auth;
 pub mod error;
 pub mod file;
+pub mod glob;
 pub mod layout;
 pub mod mirror;
+pub mod progress;
 pub mod publish;
 pub mod push;
 pub mod reference;
@@ -42,14 +44,16 @@ pub mod source;
 pub use artifact::{ArtifactInfo, ComponentSummary, WasmArtifact, read_wasm_artifact};
 pub use auth::{AuthStore, Credentials};
 pub use error::{Error, Result};
+pub use glob::RepositoryGlob;
 pub use layout::OciLayout;
 pub use mirror::{Mirrors, PrefixMirror};
+pub use progress::{Progress, PushProgress};
 pub use publish::{
     OUTPUT_MARKER, check_not_protected, check_replaceable, replace_layout, resolve_existing,
     write_release_layout, write_release_layout_with,
 };
 pub use push::{PushContent, PushReport, push_content, push_image};
 pub use reference::Reference;
-pub use release::{ReleaseImage, read_base_image, read_release_image};
+pub use release::{ReleaseImage, prefetch_images, read_base_image, read_release_image};
 pub use remote::{RemoteConfig, RemoteRegistries, RemoteRegistry, RetryPolicy, is_loopback};
 pub use source::ImageSource;

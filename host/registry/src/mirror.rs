@@ -118,6 +118,27 @@ impl ImageSource for Mirrors {
     fn config(&self, reference: &Reference) -> Result<serde_json::Value> {
         self.source_for(reference)?.config(reference)
     }
+
+    /// Each store reads ahead the references it serves (references no store serves are left
+    /// for the later read to refuse).
+    fn prefetch(&self, references: &[Reference]) {
+        let mut groups: Vec<(&dyn ImageSource, Vec<Reference>)> = Vec::new();
+        for reference in references {
+            let Ok(source) = self.source_for(reference) else {
+                continue;
+            };
+            match groups
+                .iter_mut()
+                .find(|(s, _)| std::ptr::addr_eq(*s as *const dyn ImageSource, source))
+            {
+                Some((_, group)) => group.push(reference.clone()),
+                None => groups.push((source, vec![reference.clone()])),
+            }
+        }
+        for (source, group) in groups {
+            source.prefetch(&group);
+        }
+    }
 }
 
 /// A registry serving the repositories under `prefix` at another location, as an
@@ -184,6 +205,14 @@ impl ImageSource for PrefixMirror {
 
     fn blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>> {
         self.source.blob(&self.rewrite(reference)?, digest)
+    }
+
+    fn prefetch(&self, references: &[Reference]) {
+        let rewritten: Vec<Reference> = references
+            .iter()
+            .filter_map(|r| self.rewrite(r).ok())
+            .collect();
+        self.source.prefetch(&rewritten);
     }
 }
 

@@ -13,6 +13,7 @@ use compose_payload::oci::{Descriptor, ImageManifest, is_manifest};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::progress::{Progress, PushProgress};
 use crate::reference::Reference;
 use crate::remote::{RemoteRegistries, RemoteRegistry, spawn};
 use crate::source::{ImageSource, media_type_of};
@@ -121,15 +122,54 @@ pub async fn push_content(
     let registry = registries.pusher(&target.registry)?;
     let concurrency = registries.config().concurrency.max(1);
     let target = target.clone();
-    spawn(push_task(
+    let progress = registries.progress();
+    let pushed = spawn(push_task(
         registry,
         target,
         content,
         digest,
         blobs,
         concurrency,
+        progress.clone(),
     ))
-    .await?
+    .await;
+    if let Some(progress) = &progress {
+        progress.finished();
+    }
+    pushed?
+}
+
+/// Counts a push's blobs and bytes as they are done, and tells a [`Progress`].
+struct Tally {
+    target: String,
+    blobs: usize,
+    total_bytes: u64,
+    done: AtomicUsize,
+    uploaded: AtomicUsize,
+    bytes: AtomicU64,
+    progress: Option<Arc<dyn Progress>>,
+}
+
+impl Tally {
+    /// One more blob done, `uploaded` bytes of it sent (`None`: it was already there).
+    fn blob_done(&self, uploaded: Option<u64>) {
+        let blobs_done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(size) = uploaded {
+            self.uploaded.fetch_add(1, Ordering::Relaxed);
+            self.bytes.fetch_add(size, Ordering::Relaxed);
+        }
+        if let Some(progress) = &self.progress {
+            progress.pushing(
+                &self.target,
+                PushProgress {
+                    blobs_done,
+                    blobs: self.blobs,
+                    bytes: self.bytes.load(Ordering::Relaxed),
+                    total_bytes: self.total_bytes,
+                },
+            );
+        }
+    }
 }
 
 async fn push_task(
@@ -139,9 +179,17 @@ async fn push_task(
     digest: String,
     blobs: Vec<Descriptor>,
     concurrency: usize,
+    progress: Option<Arc<dyn Progress>>,
 ) -> Result<PushReport> {
-    let uploaded = Arc::new(AtomicUsize::new(0));
-    let bytes = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Tally {
+        target: target.to_string(),
+        blobs: blobs.len(),
+        total_bytes: blobs.iter().map(|b| b.size).sum(),
+        done: AtomicUsize::new(0),
+        uploaded: AtomicUsize::new(0),
+        bytes: AtomicU64::new(0),
+        progress,
+    });
     let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for blob in &blobs {
@@ -149,8 +197,7 @@ async fn push_task(
         let target = target.clone();
         let read = content.read.clone();
         let digest = blob.digest.clone();
-        let uploaded = uploaded.clone();
-        let bytes = bytes.clone();
+        let tally = tally.clone();
         let slots = slots.clone();
         tasks.spawn(async move {
             let _slot = slots
@@ -158,6 +205,7 @@ async fn push_task(
                 .await
                 .map_err(|_| Error::Client("the upload slots closed".into()))?;
             if registry.has_blob_async(&target, &digest).await? {
+                tally.blob_done(None);
                 return Ok(());
             }
             let d = digest.clone();
@@ -166,8 +214,7 @@ async fn push_task(
                 .map_err(|e| Error::Client(format!("reading blob `{digest}`: {e}")))??;
             let size = data.len() as u64;
             registry.push_blob_async(&target, data, &digest).await?;
-            uploaded.fetch_add(1, Ordering::Relaxed);
-            bytes.fetch_add(size, Ordering::Relaxed);
+            tally.blob_done(Some(size));
             Ok::<(), Error>(())
         });
     }
@@ -200,20 +247,63 @@ async fn push_task(
         registry
             .push_manifest_async(&by_digest, content.manifest.clone(), &content.media_type)
             .await?;
-        bytes.fetch_add(content.manifest.len() as u64, Ordering::Relaxed);
+        tally
+            .bytes
+            .fetch_add(content.manifest.len() as u64, Ordering::Relaxed);
         if let Some(tagged) = &tagged {
             registry
                 .push_manifest_async(tagged, content.manifest.clone(), &content.media_type)
                 .await?;
         }
     }
-    let uploaded = uploaded.load(Ordering::Relaxed);
+    let uploaded = tally.uploaded.load(Ordering::Relaxed);
     Ok(PushReport {
         reference: target.to_string(),
         digest,
         blobs: blobs.len(),
         uploaded,
         skipped: blobs.len() - uploaded,
-        uploaded_bytes: bytes.load(Ordering::Relaxed),
+        uploaded_bytes: tally.bytes.load(Ordering::Relaxed),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Pushes(Mutex<Vec<(String, PushProgress)>>);
+
+    impl Progress for Pushes {
+        fn images_read(&self, _: &str, _: usize, _: usize) {}
+        fn pushing(&self, target: &str, state: PushProgress) {
+            self.0.lock().unwrap().push((target.to_string(), state));
+        }
+        fn finished(&self) {}
+    }
+
+    #[test]
+    fn a_push_reports_blobs_and_bytes_as_they_are_done() {
+        let pushes = Arc::new(Pushes::default());
+        let tally = Tally {
+            target: "127.0.0.1:5000/okd/release:1".to_string(),
+            blobs: 3,
+            total_bytes: 1000,
+            done: AtomicUsize::new(0),
+            uploaded: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+            progress: Some(pushes.clone()),
+        };
+        tally.blob_done(None);
+        tally.blob_done(Some(600));
+        tally.blob_done(Some(300));
+        let seen = pushes.0.lock().unwrap().clone();
+        let states: Vec<(usize, u64)> = seen.iter().map(|(_, s)| (s.blobs_done, s.bytes)).collect();
+        assert_eq!(states, [(1, 0), (2, 600), (3, 900)]);
+        assert!(seen.iter().all(|(t, s)| t == "127.0.0.1:5000/okd/release:1"
+            && s.blobs == 3
+            && s.total_bytes == 1000));
+        assert_eq!(tally.uploaded.load(Ordering::Relaxed), 2);
+    }
 }

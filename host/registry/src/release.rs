@@ -56,6 +56,18 @@ pub fn read_release_image(src: &dyn ImageSource, reference: &Reference) -> Resul
     })
 }
 
+/// Reads ahead ([`ImageSource::prefetch`]) the manifest and config of every component image of
+/// `release` that `src` reads from a registry, all at once, so that the stages' one-by-one
+/// queries about them are answered from memory. Pullspecs that do not parse are left alone.
+pub fn prefetch_images(src: &dyn ImageSource, release: &Release) {
+    let references: Vec<Reference> = release
+        .images
+        .values()
+        .filter_map(|i| Reference::parse(&i.pullspec).ok())
+        .collect();
+    src.prefetch(&references);
+}
+
 /// Reads the image `pullspec` (normally the release's `cluster-version-operator` tag) as the
 /// base of a new release image.
 pub fn read_base_image(src: &dyn ImageSource, pullspec: &str) -> Result<BaseImage> {

@@ -29,11 +29,24 @@ use compose_payload::oci::{
     is_manifest, sha256_digest,
 };
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
+
+mod config;
+mod failure;
+mod prefetch;
+
+use config::{CONNECT_TIMEOUT, READ_TIMEOUT};
+pub use config::{
+    DEFAULT_REQUEST_TIMEOUT, RemoteConfig, RetryPolicy, TIMEOUT_VAR, is_loopback,
+    request_timeout_from_env,
+};
+
+use failure::{Failure, RATE_LIMIT_WAIT, chain, classify, seconds};
 
 use crate::auth::AuthStore;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::source::{ImageSource, media_type_of};
 
@@ -44,125 +57,6 @@ const ACCEPT: &[&str] = &[
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
 ];
-
-/// How failed requests are retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, at least 1.
-    pub attempts: u32,
-    /// The wait before the second attempt; doubled before each further one.
-    pub backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// Three attempts, waiting 250 ms then 500 ms.
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 3,
-            backoff: Duration::from_millis(250),
-        }
-    }
-}
-
-/// How compose talks to registries.
-#[derive(Debug, Clone)]
-pub struct RemoteConfig {
-    /// Where credentials come from.
-    pub auth: AuthStore,
-    /// Hosts (`host` or `host:port`) that may be reached over plain HTTP although they are not
-    /// on loopback (`--insecure-registry`).
-    pub insecure: Vec<String>,
-    /// Hosts that must be reached over HTTPS even on loopback (a stream's `https://`).
-    pub require_tls: Vec<String>,
-    /// How failed requests are retried.
-    pub retry: RetryPolicy,
-    /// Blob uploads in flight at once during a push.
-    pub concurrency: usize,
-    /// How long one request (connecting, sending, and reading the whole answer) may take
-    /// before it is abandoned (and retried): a registry that accepts a connection and then
-    /// never answers, or trickles its answer, is given up on after this.
-    pub request_timeout: Duration,
-}
-
-/// The variable that sets [`RemoteConfig::request_timeout`], in seconds.
-pub const TIMEOUT_VAR: &str = "COMPOSE_REGISTRY_TIMEOUT";
-/// The default [`RemoteConfig::request_timeout`].
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
-/// Connecting to a registry may take at most this long (or the request timeout, if shorter).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A registry may stay silent at most this long while answering (or the request timeout, if
-/// shorter).
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The request timeout `$COMPOSE_REGISTRY_TIMEOUT` sets (seconds, fractions allowed), else
-/// [`DEFAULT_REQUEST_TIMEOUT`]. An unusable value is ignored with a warning.
-pub fn request_timeout_from_env() -> Duration {
-    let Some(value) = std::env::var_os(TIMEOUT_VAR) else {
-        return DEFAULT_REQUEST_TIMEOUT;
-    };
-    let text = value.to_string_lossy();
-    match text.trim().parse::<f64>() {
-        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Duration::from_secs_f64(secs),
-        _ => {
-            tracing::warn!(
-                "ignoring `{TIMEOUT_VAR}={text}`: it must be a number of seconds from 0 to 86400; \
-                 using {}s",
-                DEFAULT_REQUEST_TIMEOUT.as_secs()
-            );
-            DEFAULT_REQUEST_TIMEOUT
-        }
-    }
-}
-
-impl Default for RemoteConfig {
-    /// Anonymous, no insecure hosts, the default retries, 8 uploads at once, and the request
-    /// timeout of `$COMPOSE_REGISTRY_TIMEOUT` (see [`request_timeout_from_env`]).
-    fn default() -> Self {
-        RemoteConfig {
-            auth: AuthStore::anonymous(),
-            insecure: Vec::new(),
-            require_tls: Vec::new(),
-            retry: RetryPolicy::default(),
-            concurrency: 8,
-            request_timeout: request_timeout_from_env(),
-        }
-    }
-}
-
-/// Whether `host` (`host`, `host:port`, `[::1]:5000`) is a loopback address.
-pub fn is_loopback(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or(rest)
-    } else if host.matches(':').count() > 1 {
-        host
-    } else {
-        host.split(':').next().unwrap_or(host)
-    };
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    name.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback())
-}
-
-impl RemoteConfig {
-    /// Whether `host` is reached over plain HTTP: loopback or named insecure, and not required
-    /// to use TLS.
-    pub fn plain_http(&self, host: &str) -> bool {
-        !named(&self.require_tls, host) && self.allows_plain_http(host)
-    }
-
-    /// Whether `host` may be reached over plain HTTP at all: loopback or named insecure.
-    pub fn allows_plain_http(&self, host: &str) -> bool {
-        is_loopback(host) || named(&self.insecure, host)
-    }
-}
-
-/// Whether `list` names `host` (`host:port`), with or without its port.
-fn named(list: &[String], host: &str) -> bool {
-    let name = host.split(':').next().unwrap_or(host);
-    list.iter().any(|h| h == host || h == name)
-}
 
 /// The runtime registry requests run on: two threads of their own, started on first use.
 fn io_runtime() -> Result<&'static tokio::runtime::Runtime> {
@@ -227,6 +121,8 @@ pub struct RemoteRegistries {
     /// When set, the only hosts reads send credentials to (the registries a stream names);
     /// every other host is read anonymously.
     credential_hosts: Mutex<Option<BTreeSet<String>>>,
+    /// Where reads ahead and pushes report how far they are, if anywhere.
+    progress: Mutex<Option<Arc<dyn Progress>>>,
 }
 
 impl std::fmt::Debug for RemoteRegistries {
@@ -246,7 +142,21 @@ impl RemoteRegistries {
             pushers: Mutex::new(BTreeMap::new()),
             tls: Mutex::new(BTreeMap::new()),
             credential_hosts: Mutex::new(None),
+            progress: Mutex::new(None),
         }
+    }
+
+    /// Reports the progress of reads ahead ([`ImageSource::prefetch`]) and pushes to
+    /// `progress` from now on.
+    pub fn set_progress(&self, progress: Arc<dyn Progress>) {
+        if let Ok(mut slot) = self.progress.lock() {
+            *slot = Some(progress);
+        }
+    }
+
+    /// Where progress is reported, if anywhere.
+    pub(crate) fn progress(&self) -> Option<Arc<dyn Progress>> {
+        self.progress.lock().ok().and_then(|p| p.clone())
     }
 
     /// Sends credentials, on reads, only to `hosts` (`host` or `host:port`: the registries a
@@ -359,6 +269,10 @@ impl ImageSource for RemoteRegistries {
     fn blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>> {
         self.registry(&reference.registry)?.blob(reference, digest)
     }
+
+    fn prefetch(&self, references: &[Reference]) {
+        self.read_ahead(references);
+    }
 }
 
 /// One registry host: an `oci-client` client with its credentials and retry policy, and the
@@ -409,123 +323,6 @@ impl std::fmt::Debug for RemoteRegistry {
             .field("host", &self.host)
             .field("plain_http", &self.plain_http)
             .finish_non_exhaustive()
-    }
-}
-
-/// How one failed attempt is handled.
-enum Failure {
-    /// The registry has no such manifest or blob (404): not retried.
-    NotFound,
-    /// Credentials missing or refused: not retried.
-    Unauthorized(String),
-    /// Worth another attempt: connection refused or reset, timeout, 5xx.
-    Transient(String),
-    /// Too many requests (429): worth another attempt after a pause of at least
-    /// [`RATE_LIMIT_WAIT`].
-    RateLimited(String),
-    /// Retrying would not help.
-    Permanent(String),
-}
-
-/// The least a registry answering 429 (too many requests) is left alone before the next
-/// attempt. (`oci-client` does not hand back the `Retry-After` header.)
-const RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
-
-/// `2s`, `1.5s`: a duration for messages.
-fn seconds(duration: Duration) -> String {
-    let secs = duration.as_secs_f64();
-    if secs.fract() == 0.0 {
-        format!("{secs:.0}s")
-    } else {
-        format!("{secs:.1}s")
-    }
-}
-
-/// The message of an error and its causes, `: `-separated.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn classify(error: &OciDistributionError) -> Failure {
-    match error {
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let unknown = envelope.errors.iter().any(|e| {
-                matches!(
-                    e.code,
-                    OciErrorCode::ManifestUnknown
-                        | OciErrorCode::BlobUnknown
-                        | OciErrorCode::NameUnknown
-                )
-            });
-            let denied = envelope
-                .errors
-                .iter()
-                .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied));
-            if unknown {
-                Failure::NotFound
-            } else if denied {
-                Failure::Unauthorized(chain(error))
-            } else if envelope.errors.iter().any(|e| match &e.code {
-                OciErrorCode::Toomanyrequests => true,
-                // Registries spell it their own way (`TOO_MANY_REQUESTS`, `RATE_LIMITED`):
-                // the status (429) is not handed back with the envelope.
-                OciErrorCode::Other(code) => {
-                    let code = code.to_ascii_uppercase();
-                    code.contains("TOO_MANY") || code.contains("RATE")
-                }
-                _ => false,
-            }) {
-                Failure::RateLimited(chain(error))
-            } else {
-                Failure::Permanent(chain(error))
-            }
-        }
-        OciDistributionError::ServerError { code: 404, .. } => Failure::NotFound,
-        OciDistributionError::ServerError { code: 429, .. } => Failure::RateLimited(chain(error)),
-        OciDistributionError::ServerError { code, .. } if *code >= 500 => {
-            Failure::Transient(chain(error))
-        }
-        OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => Failure::Unauthorized(chain(error)),
-        OciDistributionError::RequestError(e) if e.is_builder() => Failure::Permanent(chain(error)),
-        OciDistributionError::RequestError(e) if e.is_timeout() => {
-            Failure::Transient(if e.is_connect() {
-                format!(
-                    "no connection within {}: {}",
-                    seconds(CONNECT_TIMEOUT),
-                    chain(error)
-                )
-            } else {
-                format!(
-                    "the registry sent nothing for {}: {}",
-                    seconds(READ_TIMEOUT),
-                    chain(error)
-                )
-            })
-        }
-        OciDistributionError::RequestError(e) if e.status().is_some() => {
-            match e.status().map(|s| s.as_u16()).unwrap_or_default() {
-                404 => Failure::NotFound,
-                401 | 403 => Failure::Unauthorized(chain(error)),
-                429 => Failure::RateLimited(chain(error)),
-                500.. => Failure::Transient(chain(error)),
-                _ => Failure::Permanent(chain(error)),
-            }
-        }
-        OciDistributionError::RequestError(_) | OciDistributionError::IoError(_) => {
-            Failure::Transient(chain(error))
-        }
-        _ => Failure::Permanent(chain(error)),
     }
 }
 
@@ -911,341 +708,4 @@ impl RemoteRegistry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_hosts_are_recognised() {
-        for host in [
-            "127.0.0.1",
-            "127.0.0.1:5000",
-            "127.1.2.3:80",
-            "localhost",
-            "localhost:5000",
-            "LOCALHOST",
-            "[::1]:5000",
-            "::1",
-        ] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in [
-            "quay.io",
-            "10.0.0.1:5000",
-            "localhost.example.com",
-            "128.0.0.1",
-        ] {
-            assert!(!is_loopback(host), "{host}");
-        }
-    }
-
-    #[test]
-    fn plain_http_only_for_loopback_or_named_hosts() {
-        let mut config = RemoteConfig::default();
-        assert!(config.plain_http("127.0.0.1:5000"));
-        assert!(!config.plain_http("quay.io"));
-        assert!(!config.plain_http("registry.lab:5000"));
-        config.insecure = vec!["registry.lab:5000".into(), "mirror.lab".into()];
-        assert!(config.plain_http("registry.lab:5000"));
-        assert!(!config.plain_http("registry.lab:6000"));
-        assert!(config.plain_http("mirror.lab:443"));
-        config.require_tls = vec!["127.0.0.1:5000".into()];
-        assert!(!config.plain_http("127.0.0.1:5000"));
-    }
-
-    #[test]
-    fn unreachable_registries_are_retried_then_named() {
-        // A port nothing listens on: bind, read the port, close.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = RemoteConfig {
-            retry: RetryPolicy {
-                attempts: 3,
-                backoff: Duration::from_millis(10),
-            },
-            ..RemoteConfig::default()
-        };
-        let pool = RemoteRegistries::new(config);
-        let reference = Reference::parse(&format!("127.0.0.1:{port}/a/b:v1")).unwrap();
-        let started = std::time::Instant::now();
-        let err = pool.resolve(&reference).unwrap_err();
-        let text = err.to_string();
-        assert!(matches!(err, Error::Remote { attempts: 3, .. }), "{err:?}");
-        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
-        assert!(
-            text.contains("127.0.0.1:") && text.contains("/a/b:v1"),
-            "{text}"
-        );
-        assert!(started.elapsed() >= Duration::from_millis(30));
-    }
-
-    /// What the fake registry does with one request.
-    enum Answer {
-        /// Writes this whole response and closes.
-        Bytes(Vec<u8>),
-        /// Never answers (holds the connection open).
-        Silent,
-        /// Writes the head, then one byte of body every 200 ms.
-        Trickle,
-    }
-
-    /// A registry on 127.0.0.1 that answers every request with `answer(request head, its
-    /// number)` and records the request heads.
-    struct Fake {
-        addr: String,
-        heads: Arc<Mutex<Vec<String>>>,
-    }
-
-    fn response(status: &str, headers: &[&str], body: &[u8]) -> Answer {
-        let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
-        for h in headers {
-            head.push_str(h);
-            head.push_str("\r\n");
-        }
-        head.push_str("Connection: close\r\n\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(body);
-        Answer::Bytes(bytes)
-    }
-
-    fn fake(answer: impl Fn(&str, usize) -> Answer + Send + Sync + 'static) -> Fake {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let heads = Arc::new(Mutex::new(Vec::new()));
-        let recorded = heads.clone();
-        let answer = Arc::new(answer);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let recorded = recorded.clone();
-                let answer = answer.clone();
-                std::thread::spawn(move || {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        match stream.read(&mut byte) {
-                            Ok(1) => head.push(byte[0]),
-                            _ => return,
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&head).to_string();
-                    let n = {
-                        let mut all = recorded.lock().unwrap();
-                        all.push(head.clone());
-                        all.len()
-                    };
-                    match answer(&head, n) {
-                        Answer::Bytes(bytes) => {
-                            let _ = stream.write_all(&bytes);
-                        }
-                        Answer::Silent => std::thread::sleep(Duration::from_secs(30)),
-                        Answer::Trickle => {
-                            let _ = stream
-                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
-                            for _ in 0..150 {
-                                std::thread::sleep(Duration::from_millis(200));
-                                if stream.write_all(b"{").is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        Fake { addr, heads }
-    }
-
-    const MANIFEST: &[u8] = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
-
-    fn quick(timeout: Duration) -> RemoteConfig {
-        RemoteConfig {
-            retry: RetryPolicy {
-                attempts: 2,
-                backoff: Duration::from_millis(10),
-            },
-            request_timeout: timeout,
-            auth: AuthStore::from_file(
-                Some(crate::auth::Credentials::parse("bot:s3cret").unwrap()),
-                std::path::Path::new("/nonexistent/auth.json"),
-            )
-            .unwrap(),
-            ..RemoteConfig::default()
-        }
-    }
-
-    /// Answers `/v2/` with a Basic challenge and manifests with [`MANIFEST`].
-    fn basic_registry(head: &str, _: usize) -> Answer {
-        if head.starts_with("GET /v2/ ") {
-            response(
-                "401 Unauthorized",
-                &["WWW-Authenticate: Basic realm=\"fake\""],
-                b"{}",
-            )
-        } else {
-            response(
-                "200 OK",
-                &["Content-Type: application/vnd.oci.image.manifest.v1+json"],
-                MANIFEST,
-            )
-        }
-    }
-
-    fn authorized(fake: &Fake) -> Vec<String> {
-        fake.heads
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|h| h.to_ascii_lowercase().contains("\nauthorization:"))
-            .cloned()
-            .collect()
-    }
-
-    #[test]
-    fn credentials_go_only_to_the_hosts_named() {
-        let fake = fake(basic_registry);
-        let reference = Reference::parse(&format!("{}/x/y:z", fake.addr)).unwrap();
-
-        // Restricted to other hosts: read anonymously, no `Authorization` header at all.
-        let pool = RemoteRegistries::new(quick(Duration::from_secs(10)));
-        pool.restrict_credentials(["quay.io"]).unwrap();
-        assert!(!pool.sends_credentials_to(&fake.addr));
-        pool.resolve(&reference).unwrap();
-        assert!(!fake.heads.lock().unwrap().is_empty());
-        assert_eq!(authorized(&fake), Vec::<String>::new());
-
-        // Named: the credentials go.
-        pool.restrict_credentials([fake.addr.clone()]).unwrap();
-        pool.resolve(&reference).unwrap();
-        let sent = authorized(&fake);
-        assert!(
-            sent.iter().any(|h| h.contains("Basic Ym90OnMzY3JldA==")),
-            "{sent:?}"
-        );
-
-        // Pushes carry them whatever the restriction.
-        let pool = RemoteRegistries::new(quick(Duration::from_secs(10)));
-        pool.restrict_credentials(["quay.io"]).unwrap();
-        assert!(
-            pool.pusher(&fake.addr).unwrap().registry_auth(&reference) != RegistryAuth::Anonymous
-        );
-        assert!(
-            pool.registry(&fake.addr).unwrap().registry_auth(&reference) == RegistryAuth::Anonymous
-        );
-    }
-
-    #[test]
-    fn answers_that_are_not_manifests_are_refused() {
-        let fake =
-            fake(|_, _| response("200 OK", &["Content-Type: text/html"], b"<html>hi</html>"));
-        let pool = RemoteRegistries::new(quick(Duration::from_secs(10)));
-        let reference = Reference::parse(&format!("{}/x/y:z", fake.addr)).unwrap();
-        let err = pool.resolve(&reference).unwrap_err();
-        assert!(matches!(err, Error::UnsupportedMediaType { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains("not a JSON image manifest"),
-            "{err}"
-        );
-
-        let fake = self::fake(|_, _| response("200 OK", &[], br#"{"config":{"mediaType":"x"}}"#));
-        let reference = Reference::parse(&format!("{}/x/y:z", fake.addr)).unwrap();
-        assert!(matches!(
-            pool.resolve(&reference),
-            Err(Error::UnsupportedMediaType { .. })
-        ));
-    }
-
-    #[test]
-    fn too_many_requests_is_retried_after_a_pause() {
-        let bodies: [&'static [u8]; 3] = [
-            br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
-            br#"{"errors":[{"code":"TOO_MANY_REQUESTS","message":"slow down"}]}"#,
-            b"slow down",
-        ];
-        let pool = RemoteRegistries::new(quick(Duration::from_secs(10)));
-        for body in bodies {
-            // `/v2/` first, then one 429 for the manifest, then the manifest.
-            let fake = fake(move |head, n| {
-                if head.starts_with("GET /v2/ ") {
-                    response("200 OK", &[], b"{}")
-                } else if n <= 2 {
-                    response(
-                        "429 Too Many Requests",
-                        &["Retry-After: 1", "Content-Type: application/json"],
-                        body,
-                    )
-                } else {
-                    response("200 OK", &[], MANIFEST)
-                }
-            });
-            let reference = Reference::parse(&format!("{}/x/y:z", fake.addr)).unwrap();
-            let started = std::time::Instant::now();
-            let descriptor = pool.resolve(&reference).unwrap();
-            assert_eq!(descriptor.digest, sha256_digest(MANIFEST));
-            assert!(started.elapsed() >= RATE_LIMIT_WAIT);
-            let manifest_reads = fake
-                .heads
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|h| h.contains("/manifests/"))
-                .count();
-            assert_eq!(manifest_reads, 2);
-        }
-    }
-
-    #[test]
-    fn silent_and_trickling_registries_are_given_up_on() {
-        for answer in [0, 1] {
-            let fake = fake(move |head, _| {
-                if head.starts_with("GET /v2/ ") {
-                    response("200 OK", &[], b"{}")
-                } else if answer == 0 {
-                    Answer::Silent
-                } else {
-                    Answer::Trickle
-                }
-            });
-            let pool = RemoteRegistries::new(quick(Duration::from_millis(700)));
-            let reference = Reference::parse(&format!("{}/x/y:z", fake.addr)).unwrap();
-            let started = std::time::Instant::now();
-            let err = pool.resolve(&reference).unwrap_err();
-            let elapsed = started.elapsed();
-            let text = err.to_string();
-            assert!(matches!(err, Error::Remote { attempts: 2, .. }), "{err:?}");
-            assert!(text.contains("no complete answer within 0.7s"), "{text}");
-            assert!(
-                text.contains(&fake.addr) && text.contains(TIMEOUT_VAR),
-                "{text}"
-            );
-            assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
-        }
-    }
-
-    #[test]
-    fn block_on_works_inside_and_outside_runtimes() {
-        assert_eq!(block_on(async { 1 + 1 }).unwrap(), 2);
-        let current = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        assert_eq!(
-            current.block_on(async { block_on(async { 3 }).unwrap() }),
-            3
-        );
-        let multi = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let got = multi.block_on(async {
-            tokio::spawn(async { block_on(async { 4 }).unwrap() })
-                .await
-                .unwrap()
-        });
-        assert_eq!(got, 4);
-    }
-}
+mod tests;

@@ -15,9 +15,9 @@ use crate::layout::OciLayout;
 use crate::reference::Reference;
 
 /// The platform picked from a multi-platform index.
-const OS: &str = "linux";
+pub(crate) const OS: &str = "linux";
 /// The platform picked from a multi-platform index.
-const ARCHITECTURE: &str = "amd64";
+pub(crate) const ARCHITECTURE: &str = "amd64";
 
 /// A store images can be read from.
 pub trait ImageSource: Send + Sync {
@@ -76,6 +76,14 @@ pub trait ImageSource: Send + Sync {
             });
         }
         Ok((entry.digest, parse_manifest(reference, &store(), &bytes)?))
+    }
+
+    /// Reads ahead, concurrently, the manifests and configs of those of `references` this
+    /// source reads from a registry, so that later reads of them ([`ImageSource::manifest`],
+    /// [`ImageSource::config`], [`ImageSource::blob`]) are answered from memory. Best effort:
+    /// a failed read ahead is left for the later read to report. Local stores do nothing.
+    fn prefetch(&self, references: &[Reference]) {
+        let _ = references;
     }
 
     /// The image config JSON of `reference`.

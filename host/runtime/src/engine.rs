@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker, Resource};
+use wasmtime::component::{Component, HasSelf, InstancePre, Lift, Linker, Resource};
 use wasmtime::{Config, Engine};
 
-use crate::bindings::PluginPre;
-use crate::bindings::exports::okd::compose::stage;
+use crate::bindings::{check, v0_1, v0_2};
 use crate::cache::CacheKey;
 use crate::error::{Error, Result};
 use crate::host::{PayloadHandle, StageState};
+use crate::versions::{Contract, contract};
 
 /// How often the epoch ticks: the granularity of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -43,12 +43,28 @@ pub struct Plugin {
     digest: String,
     size: usize,
     imports: Vec<String>,
-    pub(crate) pre: PluginPre<StageState>,
+    pub(crate) pre: Bindings,
     load_time: Duration,
     from_cache: bool,
 }
 
+/// A pre-instantiated component, with the bindings of the contract it was built against.
+pub(crate) enum Bindings {
+    /// World `plugin` of `okd:compose@0.1.x`.
+    V0_1(v0_1::PluginPre<StageState>),
+    /// World `plugin` of `okd:compose@0.2.x`.
+    V0_2(v0_2::PluginPre<StageState>),
+    /// World `check` of `okd:compose@0.2.x`: run read-only.
+    Check(check::CheckPre<StageState>),
+}
+
 impl Plugin {
+    /// Whether the component is a read-only check: it exports `okd:compose/check-stage` (world
+    /// `check`), so the host runs it without letting it change the payload, and
+    /// `compose verify --policy` runs it on published releases.
+    pub fn is_check(&self) -> bool {
+        matches!(self.pre, Bindings::Check(_))
+    }
     /// How the stream names the plugin (`builtin:select-images`, `./x.wasm`).
     pub fn label(&self) -> &str {
         &self.label
@@ -87,8 +103,11 @@ impl Runtime {
         let mut linker: Linker<StageState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Engine(format!("linking WASI: {e:#}")))?;
-        crate::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| Error::Engine(format!("linking the compose interfaces: {e:#}")))?;
+        // Every released version of the compose package, side by side (see `versions.rs`).
+        v0_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| Error::Engine(format!("linking okd:compose@0.1.0: {e:#}")))?;
+        v0_2::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| Error::Engine(format!("linking okd:compose@0.2.0: {e:#}")))?;
         crate::deny::add_to_linker(&mut linker)
             .map_err(|e| Error::Engine(format!("linking the deny-only wasi:http: {e:#}")))?;
 
@@ -155,25 +174,55 @@ impl Runtime {
             .map(|(name, _)| name.to_string())
             .collect();
         let names = imports.iter().chain(&exports).map(String::as_str);
-        if let Some((interface, found)) = crate::sandbox::incompatible_wit(names) {
+        if let Some((interface, found)) = crate::versions::incompatible_wit(names) {
             return Err(Error::WitVersion {
                 plugin: label.to_string(),
                 interface,
                 found,
-                host: crate::sandbox::WIT_VERSION.to_string(),
-                host_compatible: crate::sandbox::compatible_range(),
+                offered: crate::versions::offered_ranges(),
             });
         }
         let not_a_stage = |reason: String| Error::NotAStage {
             plugin: label.to_string(),
             reason,
         };
+        let Some(contract) = contract(exports.iter().map(String::as_str)) else {
+            return Err(not_a_stage(format!(
+                "it exports neither `okd:compose/stage` nor `okd:compose/check-stage` (this host offers okd:compose {})",
+                crate::versions::offered_ranges()
+            )));
+        };
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| not_a_stage(format!("{e:#}")))?;
-        check_exports(&component, &instance_pre).map_err(not_a_stage)?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| not_a_stage(format!("{e:#}")))?;
+        let bindings = |e: wasmtime::Error| not_a_stage(format!("{e:#}"));
+        let pre = match contract {
+            Contract::V0_1 => {
+                check_exports::<
+                    v0_1::exports::okd::compose::stage::Info,
+                    v0_1::exports::okd::compose::stage::Finding,
+                >(&component, &instance_pre, "okd:compose/stage@0.1.0")
+                .map_err(not_a_stage)?;
+                Bindings::V0_1(v0_1::PluginPre::new(instance_pre).map_err(bindings)?)
+            }
+            Contract::V0_2 => {
+                check_exports::<
+                    v0_2::okd::compose0_2_0::types::Info,
+                    v0_2::okd::compose0_2_0::types::Finding,
+                >(&component, &instance_pre, "okd:compose/stage@0.2.0")
+                .map_err(not_a_stage)?;
+                Bindings::V0_2(v0_2::PluginPre::new(instance_pre).map_err(bindings)?)
+            }
+            Contract::Check => {
+                check_exports::<
+                    v0_2::okd::compose0_2_0::types::Info,
+                    v0_2::okd::compose0_2_0::types::Finding,
+                >(&component, &instance_pre, "okd:compose/check-stage@0.2.0")
+                .map_err(not_a_stage)?;
+                Bindings::Check(check::CheckPre::new(instance_pre).map_err(bindings)?)
+            }
+        };
         Ok(Plugin {
             label: label.to_string(),
             digest: format!("sha256:{hex}"),
@@ -252,42 +301,47 @@ impl Runtime {
     }
 }
 
-/// The stage interface every plugin exports, as this host names it.
-const STAGE_INTERFACE: &str = "okd:compose/stage@0.1.0";
-
-/// Checks the types of the functions of the stage interface `component` exports against the
-/// ones this host calls, before anything runs: the bindings check them only when an instance is
-/// made, that is when the stage runs.
-fn check_exports(
+/// Checks the types of the functions of the interface `interface` (`okd:compose/stage@0.1.0`,
+/// `okd:compose/check-stage@0.2.0`) `component` exports against the ones this host calls, before
+/// anything runs: the bindings check them only when an instance is made, that is when the
+/// stage runs. `I` and `F` are the bindings' `info` and `finding`.
+fn check_exports<I, F>(
     component: &Component,
     pre: &InstancePre<StageState>,
-) -> std::result::Result<(), String> {
+    interface: &str,
+) -> std::result::Result<(), String>
+where
+    I: Lift + 'static,
+    F: Lift + 'static,
+{
     let instance = component
-        .get_export_index(None, STAGE_INTERFACE)
-        .ok_or_else(|| format!("it does not export `{STAGE_INTERFACE}`"))?;
+        .get_export_index(None, interface)
+        .ok_or_else(|| format!("it does not export `{interface}`"))?;
     let types = pre.instance_type();
     let function = |name: &str, signature: &str| match component.get_export(Some(&instance), name) {
         Some((ComponentItem::ComponentFunc(func), _)) => Ok(func),
         Some(_) => Err(format!(
-            "its export `{name}` of `{STAGE_INTERFACE}` is not a function: the host calls `{name}: {signature}`"
+            "its export `{name}` of `{interface}` is not a function: the host calls `{name}: {signature}`"
         )),
         None => Err(format!(
-            "it does not export `{name}` in `{STAGE_INTERFACE}`: the host calls `{name}: {signature}`"
+            "it does not export `{name}` in `{interface}`: the host calls `{name}: {signature}`"
         )),
     };
     let wrong = |name: &str, signature: &str, e: wasmtime::Error| {
         format!(
-            "its export `{name}` of `{STAGE_INTERFACE}` has the wrong type (the host calls `{name}: {signature}`): {e:#}"
+            "its export `{name}` of `{interface}` has the wrong type (the host calls `{name}: {signature}`): {e:#}"
         )
     };
     const DESCRIBE: &str = "func() -> info";
     const RUN: &str =
         "func(config: string, release: borrow<payload>) -> result<list<finding>, string>";
     function("describe", DESCRIBE)?
-        .typecheck::<(), (stage::Info,)>(&types)
+        .typecheck::<(), (I,)>(&types)
         .map_err(|e| wrong("describe", DESCRIBE, e))?;
     function("run", RUN)?
-        .typecheck::<(&str, Resource<PayloadHandle>), (std::result::Result<Vec<stage::Finding>, String>,)>(&types)
+        .typecheck::<(&str, Resource<PayloadHandle>), (std::result::Result<Vec<F>, String>,)>(
+            &types,
+        )
         .map_err(|e| wrong("run", RUN, e))?;
     Ok(())
 }

@@ -35,9 +35,9 @@ pub enum Error {
         reason: String,
     },
     /// The component was built against a version of the compose WIT package this host does
-    /// not implement (see the compatibility rule in `wit/stage.wit`).
+    /// not offer (see the compatibility rule in `wit/stage.wit`).
     #[error(
-        "plugin `{plugin}` was built against okd:compose@{found} (it uses `{interface}`), but this host implements okd:compose@{host}: only {host_compatible} is compatible; rebuild the plugin against okd:compose@{host}, or run it with a compose that implements okd:compose@{found}"
+        "plugin `{plugin}` was built against okd:compose@{found} (it uses `{interface}`), which this host does not offer: it offers okd:compose {offered}; rebuild the plugin against one of them, or run it with a compose that offers okd:compose@{found}"
     )]
     WitVersion {
         /// The plugin.
@@ -46,10 +46,8 @@ pub enum Error {
         interface: String,
         /// The version the component was built against.
         found: String,
-        /// The version this host implements.
-        host: String,
-        /// The versions this host accepts, e.g. `0.1.x`.
-        host_compatible: String,
+        /// The versions this host offers, e.g. `0.1.x, 0.2.x`.
+        offered: String,
     },
     /// The stage imports an interface it was not granted, or one this host does not provide.
     #[error(

@@ -6,7 +6,8 @@ use compose_payload::{Attachment, Image, Release};
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::okd::compose::{log, registry, release, signer};
+use crate::attachment::check_attachment;
+use crate::bindings::v0_2::okd::compose0_2_0::{log, registry, release, signer, types};
 use crate::sandbox::{Grants, glob_matches};
 
 /// Read-only registry queries the host answers for stages (through the stream's mirrors or
@@ -197,69 +198,6 @@ impl Stop {
     }
 }
 
-/// The attachment kinds a stage may attach: what compose publishes.
-pub const ATTACHMENT_KINDS: [&str; 3] = ["signature-gpg", "signature-cosign", "sbom"];
-
-/// `text` for a message: escaped, and cut after 64 characters.
-fn shown(text: &str) -> String {
-    let mut out: String = text.chars().take(64).flat_map(char::escape_debug).collect();
-    if text.chars().nth(64).is_some() {
-        out.push('…');
-    }
-    out
-}
-
-/// Checks an attachment a stage adds: a known kind, a media type, and JSON data when the
-/// media type says JSON.
-fn check_attachment(attachment: &release::Attachment) -> Result<(), String> {
-    let kind = attachment.kind.as_str();
-    if !ATTACHMENT_KINDS.contains(&kind) {
-        let known = ATTACHMENT_KINDS.map(|k| format!("`{k}`")).join(", ");
-        return Err(format!(
-            "attachment kind `{}` is not one compose publishes (known kinds: {known})",
-            shown(kind)
-        ));
-    }
-    if !valid_media_type(&attachment.media_type) {
-        return Err(format!(
-            "attachment of kind `{kind}`: media type `{}` is not `type/subtype`",
-            shown(&attachment.media_type)
-        ));
-    }
-    let essence = attachment
-        .media_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim();
-    if kind == "sbom"
-        && (essence.ends_with("+json") || essence.ends_with("/json"))
-        && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&attachment.data)
-    {
-        return Err(format!(
-            "attachment of kind `sbom` and media type `{}` is not JSON: {e}",
-            attachment.media_type
-        ));
-    }
-    Ok(())
-}
-
-/// Whether `text` is a media type as OCI descriptors take it (RFC 6838 `type/subtype`,
-/// optionally with parameters).
-fn valid_media_type(text: &str) -> bool {
-    let essence = text.split(';').next().unwrap_or_default().trim();
-    let name = |s: &str| {
-        (1..=127).contains(&s.len())
-            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
-    };
-    match essence.split_once('/') {
-        Some((kind, sub)) => name(kind) && name(sub) && !text.contains(['\n', '\r']),
-        None => false,
-    }
-}
-
 /// The data of one store: one stage run.
 pub(crate) struct StageState {
     pub stage: String,
@@ -277,6 +215,8 @@ pub(crate) struct StageState {
     pub timed_out: bool,
     /// What the guest writes for people (stdout, stderr, log lines), under one cap.
     pub guest_output: crate::output::GuestOutput,
+    /// Set for a component of the read-only `check` world: its first write stops it.
+    pub read_only: bool,
 }
 
 impl WasiView for StageState {
@@ -305,20 +245,31 @@ impl log::Host for StageState {
 }
 
 impl StageState {
-    /// Counts `bytes` written against the output limit; past it, stops the stage.
-    fn charge(&mut self, bytes: usize) -> wasmtime::Result<()> {
+    /// Counts `bytes` written by the call `call` against the output limit; past it, or for a
+    /// read-only `check`, stops the stage.
+    fn charge(&mut self, call: &str, bytes: usize) -> wasmtime::Result<()> {
+        if self.read_only {
+            return self.stop(Stop::Refused(format!(
+                "it is a read-only check (it exports `okd:compose/check-stage`), and `{call}` would change the payload"
+            )));
+        }
         let attempted = self.output.written.saturating_add(bytes as u64);
         if attempted > self.output.limit {
             let stop = Stop::Output {
                 limit: self.output.limit,
                 attempted,
             };
-            let error = stop.error(&self.stage, &self.plugin);
-            self.stopped = Some(stop);
-            return Err(wasmtime::Error::msg(error.to_string()));
+            return self.stop(stop);
         }
         self.output.written = attempted;
         Ok(())
+    }
+
+    /// Stops the stage: the trap the host call returns.
+    fn stop(&mut self, stop: Stop) -> wasmtime::Result<()> {
+        let error = stop.error(&self.stage, &self.plugin);
+        self.stopped = Some(stop);
+        Err(wasmtime::Error::msg(error.to_string()))
     }
 
     fn services(&self) -> Result<&HostServices, String> {
@@ -413,6 +364,8 @@ fn to_wit(image: &Image) -> release::Image {
 
 impl release::Host for StageState {}
 
+impl types::Host for StageState {}
+
 impl release::HostPayload for StageState {
     fn name(&mut self, _: Resource<PayloadHandle>) -> String {
         self.release.name.clone()
@@ -427,7 +380,7 @@ impl release::HostPayload for StageState {
         _: Resource<PayloadHandle>,
         json: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        self.charge(json.len())?;
+        self.charge("set-metadata", json.len())?;
         Ok(self
             .release
             .set_metadata_json(&json)
@@ -454,7 +407,7 @@ impl release::HostPayload for StageState {
                 .iter()
                 .map(|(k, v)| k.len() + v.len())
                 .sum::<usize>();
-        self.charge(size)?;
+        self.charge("put-image", size)?;
         Ok(self
             .release
             .put_image(Image {
@@ -465,8 +418,9 @@ impl release::HostPayload for StageState {
             .map_err(|e| e.to_string()))
     }
 
-    fn remove_image(&mut self, _: Resource<PayloadHandle>, name: String) -> bool {
-        self.release.images.remove(&name).is_some()
+    fn remove_image(&mut self, _: Resource<PayloadHandle>, name: String) -> wasmtime::Result<bool> {
+        self.charge("remove-image", 0)?;
+        Ok(self.release.images.remove(&name).is_some())
     }
 
     fn manifests(&mut self, _: Resource<PayloadHandle>) -> Vec<String> {
@@ -487,7 +441,7 @@ impl release::HostPayload for StageState {
         path: String,
         content: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        self.charge(path.len() + content.len())?;
+        self.charge("write-manifest", path.len() + content.len())?;
         if let Err(e) = compose_payload::release::validate_manifest_name(&path) {
             return Ok(Err(e.to_string()));
         }
@@ -501,8 +455,13 @@ impl release::HostPayload for StageState {
             .map_err(|e| e.to_string()))
     }
 
-    fn remove_manifest(&mut self, _: Resource<PayloadHandle>, path: String) -> bool {
-        self.release.manifests.remove(&path).is_some()
+    fn remove_manifest(
+        &mut self,
+        _: Resource<PayloadHandle>,
+        path: String,
+    ) -> wasmtime::Result<bool> {
+        self.charge("remove-manifest", 0)?;
+        Ok(self.release.manifests.remove(&path).is_some())
     }
 
     fn rewrite_pullspec(
@@ -511,11 +470,17 @@ impl release::HostPayload for StageState {
         old: String,
         new: String,
     ) -> wasmtime::Result<Result<Vec<String>, String>> {
+        if self.read_only {
+            self.charge("rewrite-pullspec", 0)?;
+        }
         let before = manifest_bytes(&self.release);
         let changed = self.release.rewrite_pullspec(&old, &new);
         // What the rewrite added counts as written.
         let grown = manifest_bytes(&self.release).saturating_sub(before);
-        self.charge(usize::try_from(grown).unwrap_or(usize::MAX))?;
+        self.charge(
+            "rewrite-pullspec",
+            usize::try_from(grown).unwrap_or(usize::MAX),
+        )?;
         Ok(changed.map_err(|e| e.to_string()))
     }
 
@@ -529,14 +494,14 @@ impl release::HostPayload for StageState {
         _: Resource<PayloadHandle>,
         attachment: release::Attachment,
     ) -> wasmtime::Result<()> {
-        self.charge(attachment.kind.len() + attachment.media_type.len() + attachment.data.len())?;
+        self.charge(
+            "attach",
+            attachment.kind.len() + attachment.media_type.len() + attachment.data.len(),
+        )?;
         // `attach` has no error result: a stage attaching what compose would not publish is
         // stopped rather than having its attachment dropped silently.
         if let Err(reason) = check_attachment(&attachment) {
-            let stop = Stop::Refused(reason);
-            let error = stop.error(&self.stage, &self.plugin);
-            self.stopped = Some(stop);
-            return Err(wasmtime::Error::msg(error.to_string()));
+            return self.stop(Stop::Refused(reason));
         }
         self.release.attachments.push(Attachment {
             kind: attachment.kind,
@@ -570,14 +535,6 @@ mod tests {
 
     use super::*;
 
-    fn attachment(kind: &str, media_type: &str, data: &[u8]) -> release::Attachment {
-        release::Attachment {
-            kind: kind.into(),
-            media_type: media_type.into(),
-            data: data.to_vec(),
-        }
-    }
-
     #[test]
     fn the_default_output_limit_is_four_times_the_manifests_and_at_least_64_mib() {
         let mut release = Release::new("4.17.0-okd-scos.0", "2024-09-03T00:00:00Z");
@@ -595,50 +552,5 @@ mod tests {
         assert_eq!(show_bytes(3 << 29), "1.5 GiB");
         assert_eq!(show_bytes(2048), "2 KiB");
         assert_eq!(show_bytes(12), "12 bytes");
-    }
-
-    #[test]
-    fn attachments_of_unknown_kinds_or_bad_media_types_are_refused() {
-        for kind in ATTACHMENT_KINDS {
-            check_attachment(&attachment(kind, "application/json", b"{}")).unwrap();
-        }
-        let e = check_attachment(&attachment("report", "text/plain", b"")).unwrap_err();
-        assert!(
-            e.contains("`signature-gpg`, `signature-cosign`, `sbom`"),
-            "{e}"
-        );
-        let e = check_attachment(&attachment(
-            "signature-verification",
-            "application/json",
-            b"",
-        ))
-        .unwrap_err();
-        assert!(e.contains("not one compose publishes"), "{e}");
-        let long = "k".repeat(10_000);
-        let e = check_attachment(&attachment(&long, "text/plain", b"")).unwrap_err();
-        assert!(e.len() < 300, "the whole kind is echoed: {} bytes", e.len());
-        for bad in [
-            "",
-            "json",
-            "a/b/c",
-            "/json",
-            "application/",
-            "text/plain\nX: y",
-        ] {
-            assert!(
-                check_attachment(&attachment("sbom", bad, b"{}")).is_err(),
-                "{bad:?}"
-            );
-        }
-        check_attachment(&attachment(
-            "sbom",
-            "application/vnd.cyclonedx+json; version=1.6",
-            b"{}",
-        ))
-        .unwrap();
-        check_attachment(&attachment("sbom", "text/spdx", b"SPDXVersion: SPDX-2.3")).unwrap();
-        let e =
-            check_attachment(&attachment("sbom", "application/spdx+json", b"nope")).unwrap_err();
-        assert!(e.contains("is not JSON"), "{e}");
     }
 }

@@ -17,9 +17,11 @@
 //! - compiled components are cached on disk, each sealed with a keyed hash of what it claims
 //!   to be and checked before it is loaded.
 
+mod attachment;
 mod bindings;
 mod bounded;
 mod cache;
+mod compat;
 mod deny;
 mod engine;
 mod error;
@@ -27,16 +29,15 @@ mod host;
 mod output;
 mod sandbox;
 mod stage;
+mod versions;
 
+pub use attachment::ATTACHMENT_KINDS;
 pub use engine::{Plugin, Runtime, RuntimeConfig};
 pub use error::{Error, Result};
 pub use host::{
-    ATTACHMENT_KINDS, DigestFn, HostServices, RegistryQuery, SignatureFormat, Signer,
-    default_output_limit,
+    DigestFn, HostServices, RegistryQuery, SignatureFormat, Signer, default_output_limit,
 };
 pub use output::OUTPUT_CAP;
-pub use sandbox::{
-    DirGrant, Grants, ImportStatus, Limits, StageSpec, WIT_PACKAGE, WIT_VERSION, check_grants,
-    import_status,
-};
+pub use sandbox::{DirGrant, Grants, ImportStatus, Limits, StageSpec, check_grants, import_status};
 pub use stage::{Finding, PluginInfo, Severity, StageOutcome};
+pub use versions::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS};

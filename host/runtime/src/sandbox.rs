@@ -5,11 +5,7 @@ use std::time::Duration;
 
 use crate::engine::Plugin;
 use crate::error::{Error, Result};
-
-/// The WIT package this host implements.
-pub const WIT_PACKAGE: &str = "okd:compose";
-/// The version of [`WIT_PACKAGE`] this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+use crate::versions::{WIT_PACKAGE, split_version};
 
 /// A read-only directory granted to a stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,54 +75,10 @@ pub struct ImportStatus {
     pub reason: String,
 }
 
-/// Splits `ns:pkg/iface@1.2.3` into (`ns:pkg/iface`, `Some("1.2.3")`).
-fn split_version(name: &str) -> (&str, Option<&str>) {
-    match name.split_once('@') {
-        Some((base, version)) => (base, Some(version)),
-        None => (name, None),
-    }
-}
-
-/// Whether a component built against `version` of the WIT package links with this host:
-/// same major version, and same minor version while the major version is 0.
+/// Whether a component built against `version` of the WIT package links with this host
+/// (see [`crate::versions`]).
 fn compatible(version: &str) -> bool {
-    let parse = |v: &str| -> Option<(u64, u64)> {
-        let mut parts = v.split('.');
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        Some((major, minor))
-    };
-    match (parse(version), parse(WIT_VERSION)) {
-        (Some((0, minor)), Some((0, host_minor))) => minor == host_minor,
-        (Some((major, _)), Some((host_major, _))) => major != 0 && major == host_major,
-        _ => false,
-    }
-}
-
-/// The versions [`compatible`] accepts, for messages: `0.1.x` (or `1.x` from 1.0.0 on).
-pub(crate) fn compatible_range() -> String {
-    let mut parts = WIT_VERSION.split('.');
-    match (parts.next(), parts.next()) {
-        (Some("0"), Some(minor)) => format!("0.{minor}.x"),
-        (Some(major), _) => format!("{major}.x"),
-        _ => WIT_VERSION.to_string(),
-    }
-}
-
-/// The first name (`okd:compose/release@0.2.0`) among a component's imports and exports that
-/// belongs to an incompatible version of the compose WIT package, with that version.
-pub(crate) fn incompatible_wit<'a>(
-    names: impl IntoIterator<Item = &'a str>,
-) -> Option<(String, String)> {
-    names.into_iter().find_map(|name| {
-        let (base, version) = split_version(name);
-        match version {
-            Some(v) if base.starts_with("okd:compose/") && !compatible(v) => {
-                Some((name.to_string(), v.to_string()))
-            }
-            _ => None,
-        }
-    })
+    crate::versions::offered(version).is_some()
 }
 
 /// Judges one import.
@@ -138,7 +90,8 @@ fn judge(interface: &str, grants: &Grants) -> (bool, String) {
                 return (
                     false,
                     format!(
-                        "built against {WIT_PACKAGE}@{v}, this host implements {WIT_PACKAGE}@{WIT_VERSION}"
+                        "built against {WIT_PACKAGE}@{v}, this host offers {WIT_PACKAGE} {}",
+                        crate::versions::offered_ranges()
                     ),
                 );
             }
@@ -151,7 +104,7 @@ fn judge(interface: &str, grants: &Grants) -> (bool, String) {
             Some(_) => {}
         }
         return match own {
-            "log" | "release" => (true, "always".into()),
+            "log" | "release" | "types" => (true, "always".into()),
             "registry" if grants.registry.is_empty() => {
                 (false, "the stage has no `grants.registry`".into())
             }
@@ -240,44 +193,17 @@ pub fn check_grants(plugin: &Plugin, spec: &StageSpec) -> Result<()> {
     Ok(())
 }
 
-/// Whether `repository` (`quay.io/okd/scos-content`) matches a grant glob (`quay.io/okd/*`).
-/// `*` matches any run of characters, `/` included.
+/// Whether `repository` (`quay.io/okd/scos-content`) matches a grant glob (`quay.io/okd/*`), in
+/// the dialect the stream validated it with ([`compose_registry::RepositoryGlob`]: `*` crosses
+/// `/`, `{a,b}` alternates). A glob that does not compile matches nothing (validation refuses
+/// it before any stage runs).
 pub(crate) fn glob_matches(glob: &str, text: &str) -> bool {
-    let pattern: Vec<char> = glob.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] != '*' && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            star = Some(p);
-            mark = t;
-            p += 1;
-        } else if let Some(s) = star {
-            p = s + 1;
-            mark += 1;
-            t = mark;
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '*')
+    compose_registry::RepositoryGlob::new(glob).is_ok_and(|g| g.matches(text))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_follow_the_compatibility_rule() {
-        assert!(compatible("0.1.0"));
-        assert!(compatible("0.1.7"));
-        assert!(!compatible("0.2.0"));
-        assert!(!compatible("1.1.0"));
-        assert!(!compatible("garbage"));
-    }
 
     #[test]
     fn host_interfaces_need_grants() {
@@ -293,9 +219,14 @@ mod tests {
         };
         assert!(judge("okd:compose/registry@0.1.0", &granted).0);
         assert!(judge("okd:compose/signer@0.1.0", &granted).0);
-        let (ok, reason) = judge("okd:compose/log@0.2.0", &granted);
+        assert!(judge("okd:compose/log@0.2.0", &none).0);
+        assert!(judge("okd:compose/types@0.2.0", &none).0);
+        let (ok, reason) = judge("okd:compose/log@0.9.0", &granted);
         assert!(!ok);
-        assert!(reason.contains("okd:compose@0.2.0") && reason.contains("okd:compose@0.1.0"));
+        assert_eq!(
+            reason,
+            "built against okd:compose@0.9.0, this host offers okd:compose 0.1.x, 0.2.x"
+        );
         let (ok, reason) = judge("wasi:http/outgoing-handler@0.2.10", &none);
         assert!(ok);
         assert_eq!(reason, "linked, every request denied");
@@ -305,26 +236,21 @@ mod tests {
     }
 
     #[test]
-    fn an_incompatible_wit_version_is_found_among_imports_and_exports() {
-        assert_eq!(compatible_range(), "0.1.x");
-        let names = [
-            "wasi:io/poll@0.2.12",
-            "okd:compose/log@0.1.3",
-            "okd:compose/stage@0.2.0",
-        ];
-        assert_eq!(
-            incompatible_wit(names),
-            Some(("okd:compose/stage@0.2.0".into(), "0.2.0".into()))
-        );
-        assert_eq!(incompatible_wit(["okd:compose/log@0.1.0"]), None);
-    }
-
-    #[test]
     fn globs_match_repositories() {
         assert!(glob_matches("quay.io/okd/*", "quay.io/okd/scos-content"));
         assert!(glob_matches("*", "quay.io/a/b"));
         assert!(glob_matches("quay.io/*/scos-*", "quay.io/okd/scos-content"));
         assert!(!glob_matches("quay.io/okd/*", "quay.io/openshift/okd"));
         assert!(!glob_matches("quay.io/okd", "quay.io/okd/x"));
+        // Braces validate in the stream, so they must match here too.
+        assert!(glob_matches(
+            "quay.io/{okd,fedora}/*",
+            "quay.io/okd/scos-content"
+        ));
+        assert!(!glob_matches(
+            "quay.io/{okd,fedora}/*",
+            "quay.io/openshift/okd"
+        ));
+        assert!(!glob_matches("quay.io/{okd", "quay.io/{okd"));
     }
 }

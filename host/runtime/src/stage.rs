@@ -8,9 +8,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::bindings::exports::okd::compose::stage as wit;
+use crate::bindings::v0_1::exports::okd::compose::stage as v0_1;
+use crate::bindings::v0_2::okd::compose0_2_0::types as v0_2;
 use crate::bounded::Deadline;
-use crate::engine::{EPOCH_TICK, Plugin, Runtime};
+use crate::engine::{Bindings, EPOCH_TICK, Plugin, Runtime};
 use crate::error::{Error, Result};
 use crate::host::{HostServices, MemoryLimiter, OutputBudget, PayloadHandle, StageState};
 use crate::output::GuestOutput;
@@ -44,21 +45,40 @@ pub struct Finding {
     pub message: String,
 }
 
-impl From<wit::Finding> for Finding {
-    fn from(f: wit::Finding) -> Self {
-        Finding {
-            check: f.check,
-            passed: f.passed,
-            severity: match f.severity {
-                wit::Severity::Info => Severity::Info,
-                wit::Severity::Warning => Severity::Warning,
-                wit::Severity::Error => Severity::Error,
-            },
-            subject: f.subject,
-            message: f.message,
+/// Converts the `finding` and `info` records of one version of the WIT package.
+macro_rules! from_wit {
+    ($wit:ident) => {
+        impl From<$wit::Finding> for Finding {
+            fn from(f: $wit::Finding) -> Self {
+                Finding {
+                    check: f.check,
+                    passed: f.passed,
+                    severity: match f.severity {
+                        $wit::Severity::Info => Severity::Info,
+                        $wit::Severity::Warning => Severity::Warning,
+                        $wit::Severity::Error => Severity::Error,
+                    },
+                    subject: f.subject,
+                    message: f.message,
+                }
+            }
         }
-    }
+
+        impl From<$wit::Info> for PluginInfo {
+            fn from(info: $wit::Info) -> Self {
+                PluginInfo {
+                    name: info.name,
+                    version: info.version,
+                    description: info.description,
+                    config_schema: info.config_schema,
+                }
+            }
+        }
+    };
 }
+
+from_wit!(v0_1);
+from_wit!(v0_2);
 
 /// What a plugin says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,6 +155,7 @@ impl Runtime {
             services: services.map(|s| bounded.bound(s)),
             timed_out: false,
             guest_output: output.clone(),
+            read_only: plugin.is_check(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -170,15 +191,26 @@ impl Runtime {
         )?;
         let started = Instant::now();
         let call = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            let instantiate = started.elapsed();
-            let handle = store.data_mut().table.push(PayloadHandle)?;
-            let ran = Instant::now();
-            let result = instance
-                .okd_compose_stage()
-                .call_run(&mut store, &spec.config_json, handle)
-                .await?;
-            wasmtime::Result::Ok((result, instantiate, ran.elapsed()))
+            // The same call through the bindings of the version the component was built against.
+            macro_rules! run {
+                ($pre:expr, $export:ident) => {{
+                    let instance = $pre.instantiate_async(&mut store).await?;
+                    let instantiate = started.elapsed();
+                    let handle = store.data_mut().table.push(PayloadHandle)?;
+                    let ran = Instant::now();
+                    let result = instance
+                        .$export()
+                        .call_run(&mut store, &spec.config_json, handle)
+                        .await?
+                        .map(|found| found.into_iter().map(Finding::from).collect::<Vec<_>>());
+                    Ok::<_, wasmtime::Error>((result, instantiate, ran.elapsed()))
+                }};
+            }
+            match &plugin.pre {
+                Bindings::V0_1(pre) => run!(pre, okd_compose_stage),
+                Bindings::V0_2(pre) => run!(pre, okd_compose0_2_0_stage),
+                Bindings::Check(pre) => run!(pre, okd_compose0_2_0_check_stage),
+            }
         };
         // The epoch deadline stops a guest that computes; this stops one blocked in the host.
         let grace = spec.limits.timeout + Duration::from_secs(1) + EPOCH_TICK;
@@ -230,7 +262,7 @@ impl Runtime {
             Ok(Ok(done)) => done,
         };
         let findings = match result {
-            Ok(findings) => findings.into_iter().map(Finding::from).collect(),
+            Ok(findings) => findings,
             Err(message) => {
                 return Err(Error::StageFailed {
                     stage: stage.to_string(),
@@ -278,8 +310,27 @@ impl Plugin {
             None,
         )?;
         let call = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            instance.okd_compose_stage().call_describe(&mut store).await
+            Ok::<PluginInfo, wasmtime::Error>(match &self.pre {
+                Bindings::V0_1(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    PluginInfo::from(
+                        instance
+                            .okd_compose_stage()
+                            .call_describe(&mut store)
+                            .await?,
+                    )
+                }
+                Bindings::V0_2(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let stage = instance.okd_compose0_2_0_stage();
+                    PluginInfo::from(stage.call_describe(&mut store).await?)
+                }
+                Bindings::Check(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let check = instance.okd_compose0_2_0_check_stage();
+                    PluginInfo::from(check.call_describe(&mut store).await?)
+                }
+            })
         };
         // The epoch stops the guest at the limit; this, a guest blocked in the host.
         let grace = limits.timeout + Duration::from_secs(1) + EPOCH_TICK;
@@ -298,12 +349,7 @@ impl Plugin {
                 plugin: self.label().to_string(),
                 limit: limits.memory,
             }),
-            Ok(Ok(info)) => Ok(PluginInfo {
-                name: info.name,
-                version: info.version,
-                description: info.description,
-                config_schema: info.config_schema,
-            }),
+            Ok(Ok(info)) => Ok(info),
             Ok(Err(e)) => Err(Error::Trapped {
                 stage: "describe".into(),
                 plugin: self.label().to_string(),

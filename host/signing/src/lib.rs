@@ -8,15 +8,20 @@
 //! - [`sign`] and [`verify`]: OpenPGP signed messages (what `gpg --sign` makes and the CVO,
 //!   `gpg --verify` and skopeo `signedBy` accept) and cosign-format ECDSA signatures;
 //! - [`simple`]: the signed "simple signing" payloads;
+//! - [`plugin`]: cosign signatures of plugin artifacts and the check of a stream's trust policy;
 //! - [`attach`]: signatures as payload attachments, and the host's check of them;
 //! - [`publish`]: the signature store, skopeo lookaside and cosign `.sig` manifest in the
-//!   output OCI layout.
+//!   output OCI layout, and the `.att` attestation;
+//! - [`dsse`] and [`provenance`]: DSSE envelopes and the SLSA provenance statement they carry.
 
 #![deny(missing_docs)]
 
 pub mod attach;
+pub mod dsse;
 pub mod error;
 pub mod keys;
+pub mod plugin;
+pub mod provenance;
 pub mod publish;
 pub mod ring;
 pub mod sign;

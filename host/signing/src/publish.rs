@@ -11,7 +11,9 @@
 //! - software bills of materials (attachments of kind [`KIND_SBOM`]) as an OCI artifact
 //!   manifest tagged `sha256-<hex>.sbom`, as `cosign attach sbom` names it: one layer per SBOM
 //!   (of the attachment's media type, e.g. `application/spdx+json`), the empty config, and a
-//!   `subject` naming the release manifest, so OCI 1.1 registries list it as a referrer.
+//!   `subject` naming the release manifest, so OCI 1.1 registries list it as a referrer;
+//! - the signed provenance (a DSSE envelope) as a cosign attestation, the image manifest
+//!   tagged `sha256-<hex>.att` ([`write_attestation`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,10 +44,21 @@ pub fn sbom_tag(digest: &str) -> String {
     format!("{}.sbom", digest.replacen(':', "-", 1))
 }
 
-/// Whether an OCI layout tag names an attachment of a release (`sha256-<hex>.sig` or
-/// `sha256-<hex>.sbom`) rather than a release.
+/// Whether an OCI layout tag names an attachment of a release (`sha256-<hex>.sig`,
+/// `sha256-<hex>.sbom` or `sha256-<hex>.att`) rather than a release.
 pub fn is_attachment_tag(tag: &str) -> bool {
-    tag.starts_with("sha256-") && (tag.ends_with(".sig") || tag.ends_with(".sbom"))
+    tag.starts_with("sha256-")
+        && (tag.ends_with(".sig") || tag.ends_with(".sbom") || tag.ends_with(".att"))
+}
+
+/// Layer media type of a cosign attestation: a DSSE envelope.
+pub const DSSE_LAYER: &str = "application/vnd.dsse.envelope.v1+json";
+/// The layer annotation naming an attestation's predicate type, as cosign writes it.
+pub const PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
+
+/// The cosign attestation tag of a digest: `sha256-<hex>.att`.
+pub fn attestation_tag(digest: &str) -> String {
+    format!("{}.att", digest.replacen(':', "-", 1))
 }
 
 /// The cosign signature tag of a digest: `sha256-<hex>.sig`.
@@ -141,7 +154,16 @@ pub fn cosign_manifest(attachments: &[Attachment], digest: &str) -> Result<Optio
     if layers.is_empty() {
         return Ok(None);
     }
-    // The config cosign writes: an empty image whose diff_ids are the layer digests.
+    cosign_image(layers, blobs, format!("cosign signatures of {digest}")).map(Some)
+}
+
+/// A cosign image (signatures, attestations) of `layers` (whose bytes are `blobs`): the config
+/// cosign writes, an empty image whose diff_ids are the layer digests, and the manifest.
+fn cosign_image(
+    layers: Vec<Descriptor>,
+    mut blobs: Vec<Vec<u8>>,
+    description: String,
+) -> Result<SignatureImage> {
     let config = serde_json::json!({
         "architecture": "",
         "config": {},
@@ -158,12 +180,78 @@ pub fn cosign_manifest(attachments: &[Attachment], digest: &str) -> Result<Optio
         layers,
         annotations: Some(BTreeMap::from([(
             "org.opencontainers.image.description".to_string(),
-            format!("cosign signatures of {digest}"),
+            description,
         )])),
     };
     blobs.push(config);
     let manifest = canonical_json(&manifest).map_err(|e| Error::Publish(e.to_string()))?;
-    Ok(Some((manifest, blobs)))
+    Ok((manifest, blobs))
+}
+
+/// The cosign attestation image of `digest` holding one DSSE `envelope` (its JSON) whose
+/// statement has `predicate_type`: what `cosign attest --key` pushes as `sha256-<hex>.att`.
+pub fn attestation_manifest(
+    envelope: &[u8],
+    predicate_type: &str,
+    digest: &str,
+) -> Result<SignatureImage> {
+    let mut layer = Descriptor::of(DSSE_LAYER, envelope);
+    layer.annotations = Some(BTreeMap::from([
+        (COSIGN_ANNOTATION.to_string(), String::new()),
+        (
+            PREDICATE_TYPE_ANNOTATION.to_string(),
+            predicate_type.to_string(),
+        ),
+    ]));
+    cosign_image(
+        vec![layer],
+        vec![envelope.to_vec()],
+        format!("cosign attestations of {digest}"),
+    )
+}
+
+/// Stores the attestation of `digest` (a DSSE `envelope` of a `predicate_type` statement) in
+/// `layout` as `sha256-<hex>.att` (not saving `index.json`: the caller does); returns the tag
+/// and the manifest digest.
+pub fn write_attestation(
+    layout: &mut OciLayout,
+    envelope: &[u8],
+    predicate_type: &str,
+    digest: &str,
+) -> Result<(String, String)> {
+    let (manifest, blobs) = attestation_manifest(envelope, predicate_type, digest)?;
+    let tag = attestation_tag(digest);
+    let manifest_digest = store_artifact(layout, &manifest, &blobs, &tag)?;
+    Ok((tag, manifest_digest))
+}
+
+/// The DSSE envelopes (JSON) of the `sha256-<hex>.att` attestation of `digest` in `layout`,
+/// with the predicate type each layer's annotation names; empty when there is none.
+pub fn read_attestations(layout: &OciLayout, digest: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let Some(descriptor) = layout.find(&attestation_tag(digest)) else {
+        return Ok(Vec::new());
+    };
+    let bad = |e: &dyn std::fmt::Display| Error::Verify(format!("the attestation manifest: {e}"));
+    let bytes = layout.read_blob(&descriptor.digest).map_err(|e| bad(&e))?;
+    let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| bad(&e))?;
+    let mut out = Vec::new();
+    for layer in manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == DSSE_LAYER)
+    {
+        let predicate_type = layer
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(PREDICATE_TYPE_ANNOTATION))
+            .cloned()
+            .unwrap_or_default();
+        out.push((
+            predicate_type,
+            layout.read_blob(&layer.digest).map_err(|e| bad(&e))?,
+        ));
+    }
+    Ok(out)
 }
 
 /// The SBOM artifact of the release manifest `subject`, if there are SBOM attachments: the
@@ -389,5 +477,45 @@ mod tests {
         let none = write_signatures(&mut other, &attachments[1..], &digest, None).unwrap();
         assert_eq!((none.sbom, none.sbom_manifest), (0, None));
         assert!(other.find(&sbom_tag(&digest)).is_none());
+    }
+
+    #[test]
+    fn attestations_are_cosign_att_images_of_one_dsse_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = OciLayout::create(&dir.path().join("o")).unwrap();
+        let digest = compose_payload::oci::sha256_digest(b"release");
+        let envelope =
+            br#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}"#;
+        let (tag, manifest_digest) = write_attestation(
+            &mut layout,
+            envelope,
+            "https://slsa.dev/provenance/v1",
+            &digest,
+        )
+        .unwrap();
+        assert_eq!(tag, format!("sha256-{}.att", &digest[7..]));
+        assert!(is_attachment_tag(&tag));
+        assert_eq!(layout.find(&tag).unwrap().digest, manifest_digest);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&layout.read_blob(&manifest_digest).unwrap()).unwrap();
+        let layers = manifest["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 1);
+        assert_eq!(layers[0]["mediaType"], DSSE_LAYER);
+        assert_eq!(
+            layers[0]["annotations"]["predicateType"],
+            "https://slsa.dev/provenance/v1"
+        );
+        assert_eq!(layers[0]["annotations"][COSIGN_ANNOTATION], "");
+        let read = read_attestations(&layout, &digest).unwrap();
+        assert_eq!(
+            read,
+            vec![(
+                "https://slsa.dev/provenance/v1".to_string(),
+                envelope.to_vec()
+            )]
+        );
+        // Another release has none.
+        let other = compose_payload::oci::sha256_digest(b"other");
+        assert!(read_attestations(&layout, &other).unwrap().is_empty());
     }
 }

@@ -12,6 +12,7 @@ pub mod load;
 pub mod model;
 pub mod schema;
 pub mod stage_config;
+pub mod trust;
 pub mod units;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
@@ -19,4 +20,5 @@ pub use error::{Error, Result};
 pub use load::{LoadOptions, load, parse};
 pub use model::{
     FileGrant, Grants, Key, KeySource, Limits, Mirror, PluginRef, RemoteMirror, Stage, Stream,
+    TrustedKey,
 };

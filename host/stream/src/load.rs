@@ -208,11 +208,16 @@ impl Validator<'_> {
             .map(|(k, v)| (k.clone(), toml_to_json(v)))
             .collect();
         let created = s.created.as_ref().map(|c| {
-            if !is_rfc3339_utc_seconds(c.get_ref()) {
+            // The check the build makes when it stamps the images: one parser for both.
+            if let Err(e) = compose_payload::timestamp::parse_rfc3339_utc(c.get_ref()) {
+                let reason = match e {
+                    compose_payload::Error::InvalidTimestamp { reason, .. } => reason,
+                    other => other.to_string(),
+                };
                 self.problem(
                     c.span(),
                     format!(
-                        "`created` `{}` must be a UTC time that exists, like `2024-09-10T00:00:00Z` (from 1970 on)",
+                        "`created` `{}` must be a UTC time that exists, like `2024-09-10T00:00:00Z` (from 1970 on): {reason}",
                         shown(c.get_ref())
                     ),
                 );
@@ -292,8 +297,16 @@ impl Validator<'_> {
             .map(|(name, k)| (name.clone(), self.key(k)))
             .collect();
 
+        let trust = file.trust.as_ref().map(|t| {
+            crate::trust::trusted_keys(
+                &self.dir,
+                &t.plugins,
+                "`[trust] plugins`",
+                &mut self.problems,
+            )
+        });
         let mut seen = BTreeSet::new();
-        let stages = file
+        let mut stages: Vec<Stage> = file
             .stages
             .iter()
             .map(|st| {
@@ -309,6 +322,9 @@ impl Validator<'_> {
                 self.stage(st, &keys)
             })
             .collect();
+        for stage in stages.iter_mut().filter(|s| s.trust.is_none()) {
+            stage.trust.clone_from(&trust);
+        }
 
         Stream {
             path: path.to_path_buf(),
@@ -324,6 +340,7 @@ impl Validator<'_> {
             mirrors,
             remotes,
             keys,
+            trust,
             stages,
         }
     }
@@ -480,7 +497,7 @@ impl Validator<'_> {
 
         let mut grants = Grants::default();
         for g in &st.grants.registry {
-            if let Err(e) = globset::Glob::new(g.get_ref()) {
+            if let Err(e) = compose_registry::RepositoryGlob::new(g.get_ref()) {
                 self.problem(
                     g.span(),
                     format!(
@@ -595,6 +612,9 @@ impl Validator<'_> {
             config,
             grants,
             limits,
+            trust: st.trust.as_ref().map(|list| {
+                crate::trust::trusted_keys(&self.dir, list, "stage `trust`", &mut self.problems)
+            }),
         }
     }
 
@@ -801,43 +821,6 @@ fn is_loopback_host(host: &str) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`, the form release images use, naming a time that exists (no
-/// February 30th, no hour 24; years 1970 to 9999, the range image timestamps take).
-fn is_rfc3339_utc_seconds(text: &str) -> bool {
-    let b = text.as_bytes();
-    let shape = b.len() == 20
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        });
-    if !shape {
-        return false;
-    }
-    let number = |range: Range<usize>| -> u32 {
-        text.get(range)
-            .and_then(|digits| digits.parse().ok())
-            .unwrap_or(u32::MAX)
-    };
-    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
-    let (hour, minute, second) = (number(11..13), number(14..16), number(17..19));
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => 0,
-    };
-    (1970..=9999).contains(&year)
-        && (1..=days).contains(&day)
-        && hour < 24
-        && minute < 60
-        && second < 60
 }
 
 #[cfg(test)]
@@ -1168,6 +1151,12 @@ limits = { memory = "64MiB", timeout = "5s" }
                 "{err}"
             );
         }
+        // The reason is the build's own (compose_payload::timestamp), not a second opinion.
+        let err = with("2024-02-30T00:00:00Z").unwrap_err();
+        assert!(
+            err.contains("(from 1970 on): day does not exist in that month"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -33,8 +33,19 @@ pub struct Stream {
     pub remotes: Vec<RemoteMirror>,
     /// Signing keys by name.
     pub keys: BTreeMap<String, Key>,
+    /// `[trust] plugins`: the keys `oci://` plugins must be signed by; `None` without `[trust]`.
+    pub trust: Option<Vec<TrustedKey>>,
     /// The stages, in order.
     pub stages: Vec<Stage>,
+}
+
+/// A cosign public key a trust policy names (`[trust] plugins`, a stage's `trust`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    /// The path as the stream file writes it (how messages and the lock name the key).
+    pub text: String,
+    /// The file, resolved against the stream file's directory.
+    pub path: PathBuf,
 }
 
 /// References under `prefix` are read from the OCI layout at `path`.
@@ -147,4 +158,7 @@ pub struct Stage {
     pub grants: Grants,
     /// Limits.
     pub limits: Limits,
+    /// The keys this stage's `oci://` plugin must be signed by: the stage's own `trust`, else
+    /// the stream's `[trust] plugins`; `None` when neither says (no policy).
+    pub trust: Option<Vec<TrustedKey>>,
 }

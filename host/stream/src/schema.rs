@@ -21,6 +21,9 @@ pub struct StreamFile {
     /// `[keys.NAME]`: signing keys a stage may be granted by name.
     #[serde(default)]
     pub keys: BTreeMap<String, KeySection>,
+    /// `[trust]`: the keys `oci://` plugins must be signed by.
+    #[serde(default)]
+    pub trust: Option<crate::trust::TrustSection>,
     /// `[[stage]]`: the pipeline, in order.
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageSection>,
@@ -112,6 +115,10 @@ pub struct StageSection {
     /// How much memory and time the stage gets.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// The cosign public key files this stage's `oci://` plugin must be signed by, replacing
+    /// the stream's `[trust] plugins` for it.
+    #[serde(default)]
+    pub trust: Option<Vec<Spanned<String>>>,
 }
 
 /// `grants = { … }` of a stage. Nothing is granted by default.

@@ -12,6 +12,9 @@
 //! `1:20` and `2024-01-01` are not strings. Other strings are double-quoted (with escapes where
 //! needed); strings of several lines use a literal block (`|`) when that keeps every byte.
 
+// The SDK's quoting, so a value is escaped the same whichever helper writes it.
+pub use compose_plugin_sdk::yaml::double_quoted;
+use compose_plugin_sdk::yaml::needs_escape;
 use serde_yaml::{Mapping, Value};
 
 /// Writes one document (no `---` marker), ending with a line break.
@@ -191,30 +194,6 @@ pub fn inline_string(s: &str) -> String {
     }
 }
 
-/// Characters written as escapes in a double-quoted string.
-fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
-}
-
-/// A string double-quoted, with escapes where needed.
-pub fn double_quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if needs_escape(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// A string of several lines as a literal block (`|`, `|-` or `|+` and the lines at `indent`),
 /// when that keeps every character: no escapes needed, no line ending in blanks, and a first line
 /// that neither is empty nor starts with a blank (which would need an indentation indicator).
@@ -314,6 +293,14 @@ mod tests {
 
     fn parse(text: &str) -> Value {
         serde_yaml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn line_separators_are_escaped_by_the_sdk_quoting() {
+        let value = parse("k: \"a\\u2028b\\u2029c\\ufeffd\"\n");
+        let text = document(&value).unwrap();
+        assert_eq!(text, "k: \"a\\u2028b\\u2029c\\ufeffd\"\n");
+        assert_eq!(parse(&text), value);
     }
 
     #[test]

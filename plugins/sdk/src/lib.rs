@@ -52,15 +52,16 @@ pub mod log;
 pub mod testing;
 pub mod yaml;
 
-/// The bindings generated from `wit/` (package `okd:compose@0.1.0`, world `plugin`).
+/// The bindings generated from `wit/` (package `okd:compose@0.2.0`, world `plugin`).
 ///
 /// Plugins rarely need this module directly: the types they use are re-exported at the crate
 /// root. The generated code is `unsafe` (it implements the canonical ABI), hence the `allow`.
+/// (`wit/` also holds the released 0.1.0 in `wit/deps/`, hence the versioned module names.)
 #[allow(unsafe_code, missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "plugin",
+        world: "okd:compose/plugin@0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_plugin",
         default_bindings_module: "compose_plugin_sdk::bindings",
@@ -68,11 +69,33 @@ pub mod bindings {
     });
 }
 
-pub use bindings::exports::okd::compose::stage::{Finding, Guest, Info, Severity};
-pub use bindings::okd::compose::log::Level;
-pub use bindings::okd::compose::registry;
-pub use bindings::okd::compose::release::{Attachment, Image, Payload};
-pub use bindings::okd::compose::signer;
+/// The bindings of world `check` (`okd:compose@0.2.0`): the export of a read-only check. Its
+/// imports are those of [`bindings`], so a check uses the same [`Payload`] and helpers.
+#[allow(unsafe_code, missing_docs)]
+pub mod check_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "okd:compose/check@0.2.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_check",
+        default_bindings_module: "compose_plugin_sdk::check_bindings",
+        with: {
+            "okd:compose/release@0.2.0": crate::bindings::okd::compose0_2_0::release,
+            "okd:compose/log@0.2.0": crate::bindings::okd::compose0_2_0::log,
+            "okd:compose/registry@0.2.0": crate::bindings::okd::compose0_2_0::registry,
+            "okd:compose/types@0.2.0": crate::bindings::okd::compose0_2_0::types,
+        },
+    });
+}
+
+pub use bindings::exports::okd::compose0_2_0::stage::Guest;
+pub use bindings::okd::compose0_2_0::log::Level;
+pub use bindings::okd::compose0_2_0::registry;
+pub use bindings::okd::compose0_2_0::release::{Attachment, Image, Payload};
+pub use bindings::okd::compose0_2_0::signer;
+pub use bindings::okd::compose0_2_0::types::{Finding, Info, Severity};
+/// What a read-only check implements (world `check`): `describe` and `run`, as [`Guest`].
+pub use check_bindings::exports::okd::compose0_2_0::check_stage::Guest as Check;
 pub use host::{HostRegistry, Registry, Release};
 
 /// Exports a type implementing [`Guest`] as the plugin's `okd:compose/stage` interface.
@@ -88,6 +111,21 @@ macro_rules! export {
             #[allow(unused_imports)]
             use super::*;
             $crate::bindings::__export_plugin!($ty with_types_in $crate::bindings);
+        }
+    };
+}
+
+/// Exports a type implementing [`Check`] as the plugin's `okd:compose/check-stage` interface:
+/// the component targets world `check`, and the host runs it read-only (any write to the
+/// payload stops it). Write it once, at the root of the plugin crate, instead of [`export!`].
+#[macro_export]
+macro_rules! export_check {
+    ($ty:ident) => {
+        #[allow(unsafe_code)]
+        mod __compose_check_export {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::check_bindings::__export_check!($ty with_types_in $crate::check_bindings);
         }
     };
 }

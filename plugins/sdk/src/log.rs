@@ -8,7 +8,7 @@ use crate::Level;
 /// Writes one line to the run's log at `level`.
 pub fn log(level: Level, message: &str) {
     #[cfg(target_arch = "wasm32")]
-    crate::bindings::okd::compose::log::log(level, message);
+    crate::bindings::okd::compose0_2_0::log::log(level, message);
     #[cfg(not(target_arch = "wasm32"))]
     eprintln!("[{}] {message}", level_name(level));
 }

@@ -15,6 +15,15 @@
 use std::fmt;
 use std::ops::Range;
 
+mod fields;
+mod scalar;
+
+pub use fields::{
+    annotation, container_env, label, set_annotation, set_container_env, set_label, set_value_at,
+};
+use scalar::plain_safe;
+pub use scalar::{double_quoted, needs_escape};
+
 /// Why a YAML text edit could not be made. Line numbers count from 1 within the text given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum YamlError {
@@ -349,60 +358,10 @@ fn plain_len(rest: &str) -> usize {
     rest[..end].trim_end().len()
 }
 
-/// Whether `value` can be written as a plain scalar and still read back as this same string.
-fn plain_safe(value: &str) -> bool {
-    if value.is_empty() || value != value.trim() {
-        return false;
-    }
-    if value.starts_with([
-        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@',
-        '`', '.', '+',
-    ]) {
-        return false;
-    }
-    if value.contains(": ") || value.contains(" #") || value.ends_with(':') {
-        return false;
-    }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "._/@:+-=~%^,".contains(c))
-    {
-        return false;
-    }
-    // Strings a YAML 1.1 or 1.2 reader would turn into null, a boolean, a number or a date.
-    let lower = value.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "null" | "~" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
-    ) {
-        return false;
-    }
-    let numeric_chars = |c: char| c.is_ascii_hexdigit() || "xXoO._:+-".contains(c);
-    !(value.starts_with(|c: char| c.is_ascii_digit()) && value.chars().all(numeric_chars))
-}
-
-fn double_quoted(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Writes `value` in `style` where that is possible, double-quoted otherwise.
 fn render(value: &str, style: Style) -> String {
     match style {
-        Style::Single if !value.chars().any(char::is_control) => {
+        Style::Single if !value.chars().any(needs_escape) => {
             format!("'{}'", value.replace('\'', "''"))
         }
         Style::Plain | Style::Empty | Style::Block if plain_safe(value) => value.to_string(),
@@ -494,20 +453,36 @@ pub fn set_data_value(document: &str, key: &str, value: &str) -> Result<(String,
             line: data.line + 1,
         });
     }
+    set_in_block(document, &lines, data, key, value)
+}
+
+/// Replaces `document[range]` by `with`.
+fn splice(document: &str, range: Range<usize>, with: &str) -> String {
+    let mut out = String::with_capacity(document.len() + with.len());
+    out.push_str(&document[..range.start]);
+    out.push_str(with);
+    out.push_str(&document[range.end..]);
+    out
+}
+
+/// Sets `key` to `value` in the block mapping nested under the entry `parent`: the work of
+/// [`set_data_value`] once the `data:` entry is found.
+fn set_in_block(
+    document: &str,
+    lines: &[Line],
+    parent: &Entry,
+    key: &str,
+    value: &str,
+) -> Result<(String, Edit), YamlError> {
+    let data = parent;
     let block = scan_block(
         document,
-        &lines,
+        lines,
         data.line + 1,
         lines.len(),
         Some(data.indent),
     );
-    let splice = |range: Range<usize>, with: &str| {
-        let mut out = String::with_capacity(document.len() + with.len());
-        out.push_str(&document[..range.start]);
-        out.push_str(with);
-        out.push_str(&document[range.end..]);
-        out
-    };
+    let splice = |range: Range<usize>, with: &str| self::splice(document, range, with);
 
     if let Some(entry) = block.entries.iter().find(|e| e.key == key) {
         let line = lines[entry.line];

@@ -4,17 +4,19 @@
 //! registry import) and returns findings: one per failure, with the image tag or manifest file
 //! as subject, and one passed summary per check that passed. A failed check of severity `error`
 //! (every check's default) fails the run, so nothing is published. The checks are in
-//! [`checks`], the config in [`config`]; this file is glue between the WIT export and them.
+//! [`checks`], the config in [`config`]; this file is glue between the WIT export (world
+//! `check`, read-only) and them.
 
 mod checks;
 mod config;
 
-use compose_plugin_sdk::{Finding, Guest, HostRegistry, Info, Payload, log};
+use compose_plugin_sdk::{Check, Finding, HostRegistry, Info, Payload, log};
 
-/// The exported stage.
+/// The exported check: world `check` of `okd:compose@0.2.0`, so the host runs it read-only
+/// and `compose verify --policy` picks it.
 struct TestRelease;
 
-impl Guest for TestRelease {
+impl Check for TestRelease {
     fn describe() -> Info {
         Info {
             name: "test-release".to_string(),
@@ -45,7 +47,7 @@ impl Guest for TestRelease {
     }
 }
 
-compose_plugin_sdk::export!(TestRelease);
+compose_plugin_sdk::export_check!(TestRelease);
 
 #[cfg(test)]
 mod tests {

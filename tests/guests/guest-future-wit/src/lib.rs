@@ -1,5 +1,5 @@
 //! A stage built against a future, incompatible version of the compose WIT package
-//! (`okd:compose@0.2.0`, declared inline here): the host must refuse it before it runs, with a
+//! (`okd:compose@1.0.0`, declared inline here): the host must refuse it before it runs, with a
 //! message naming both versions.
 
 use bindings::exports::okd::compose::stage::{Finding, Guest, Info};
@@ -9,7 +9,7 @@ use bindings::okd::compose::release::Payload;
 mod bindings {
     wit_bindgen::generate!({
         inline: "
-            package okd:compose@0.2.0;
+            package okd:compose@1.0.0;
 
             interface log {
                 enum level { trace, debug, info, warn, error }
@@ -47,7 +47,7 @@ mod bindings {
                 export stage;
             }
         ",
-        world: "okd:compose/next@0.2.0",
+        world: "okd:compose/next@1.0.0",
         generate_all,
     });
 
@@ -62,7 +62,7 @@ impl Guest for Next {
         Info {
             name: "guest-future-wit".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Built against okd:compose@0.2.0".into(),
+            description: "Built against okd:compose@1.0.0".into(),
             config_schema: None,
         }
     }

@@ -25,7 +25,7 @@ mod bindings {
                 export okd:compose/stage@0.1.0;
             }
         ",
-        path: ["../../../wit", "../../../host/runtime/wit-deny"],
+        path: ["../../../wit/deps/okd-compose@0.1.0", "../../../host/runtime/wit-deny"],
         world: "okd-test:guest/http-caller",
         generate_all,
     });

@@ -19,7 +19,7 @@ mod bindings {
                 export okd:compose/stage@0.1.0;
             }
         ",
-        path: "../../../wit",
+        path: "../../../wit/deps/okd-compose@0.1.0",
         world: "okd-test:guest/sign-without-grant",
         generate_all,
     });

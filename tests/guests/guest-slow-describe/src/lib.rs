@@ -17,7 +17,7 @@ mod bindings {
                 export okd:compose/stage@0.1.0;
             }
         ",
-        path: "../../../wit",
+        path: "../../../wit/deps/okd-compose@0.1.0",
         world: "okd-test:guest/slow-describe",
         generate_all,
     });

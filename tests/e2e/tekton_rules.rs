@@ -18,8 +18,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::is_dns1123_label;
-use crate::error::Result;
+use compose_export::tekton::types::API_VERSION;
+use compose_export::tekton::{is_dns1123_label, parse_documents};
 
 /// Which rule a violation breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -159,14 +159,13 @@ pub fn check(docs: &[Value]) -> Vec<Violation> {
         };
         match kind {
             "Pipeline" | "PipelineRun" => {
-                if doc["apiVersion"] != super::types::API_VERSION {
+                if doc["apiVersion"] != API_VERSION {
                     c.add(
                         Rule::Document,
                         "apiVersion",
                         format!(
                             "apiVersion is {}, these rules are those of {}",
-                            doc["apiVersion"],
-                            super::types::API_VERSION
+                            doc["apiVersion"], API_VERSION
                         ),
                     );
                 }
@@ -183,8 +182,8 @@ pub fn check(docs: &[Value]) -> Vec<Violation> {
 }
 
 /// Parses multi-document YAML and [`check`]s it.
-pub fn check_yaml(text: &str) -> Result<Vec<Violation>> {
-    Ok(check(&super::parse_documents(text)?))
+pub fn check_yaml(text: &str) -> compose_export::Result<Vec<Violation>> {
+    Ok(check(&parse_documents(text)?))
 }
 
 // The fields of Tekton's v1 Go types (their JSON names), for strict decoding.
