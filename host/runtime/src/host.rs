@@ -8,7 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::attachment::check_attachment;
 use crate::bindings::v0_2::okd::compose0_2_0::{log, registry, release, signer, types};
-use crate::sandbox::{Grants, glob_matches};
+use crate::sandbox::Grants;
 
 /// Read-only registry queries the host answers for stages (through the stream's mirrors or
 /// registries).
@@ -211,6 +211,8 @@ pub(crate) struct StageState {
     pub stopped: Option<Stop>,
     pub release: Release,
     pub grants: Grants,
+    /// `grants.registry`, compiled once per stage run (a stage may query hundreds of images).
+    pub registry_globs: Vec<compose_registry::RepositoryGlob>,
     pub services: Option<HostServices>,
     pub timed_out: bool,
     /// What the guest writes for people (stdout, stderr, log lines), under one cap.
@@ -282,12 +284,7 @@ impl StageState {
     fn check_registry_grant(&self, reference: &str) -> Result<(), String> {
         let parsed = compose_registry::Reference::parse(reference).map_err(|e| e.to_string())?;
         let repository = parsed.repository_path();
-        if self
-            .grants
-            .registry
-            .iter()
-            .any(|g| glob_matches(g, &repository))
-        {
+        if self.registry_globs.iter().any(|g| g.matches(&repository)) {
             Ok(())
         } else {
             Err(format!(

@@ -193,17 +193,31 @@ pub fn check_grants(plugin: &Plugin, spec: &StageSpec) -> Result<()> {
     Ok(())
 }
 
-/// Whether `repository` (`quay.io/okd/scos-content`) matches a grant glob (`quay.io/okd/*`), in
-/// the dialect the stream validated it with ([`compose_registry::RepositoryGlob`]: `*` crosses
-/// `/`, `{a,b}` alternates). A glob that does not compile matches nothing (validation refuses
-/// it before any stage runs).
-pub(crate) fn glob_matches(glob: &str, text: &str) -> bool {
-    compose_registry::RepositoryGlob::new(glob).is_ok_and(|g| g.matches(text))
+/// The registry grants of `grants`, compiled once per stage run: a query for `repository`
+/// (`quay.io/okd/scos-content`) is allowed when one matches, in the dialect the stream
+/// validated the grant with ([`compose_registry::RepositoryGlob`]: `*` crosses `/`, `{a,b}`
+/// alternates). A glob that does not compile is left out: it matches nothing (validation
+/// refuses it before any stage runs).
+pub(crate) fn registry_globs(grants: &Grants) -> Vec<compose_registry::RepositoryGlob> {
+    grants
+        .registry
+        .iter()
+        .filter_map(|g| compose_registry::RepositoryGlob::new(g).ok())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `text` matches `glob` as a stage's registry grant.
+    fn glob_matches(glob: &str, text: &str) -> bool {
+        let grants = Grants {
+            registry: vec![glob.to_string()],
+            ..Grants::default()
+        };
+        registry_globs(&grants).iter().any(|g| g.matches(text))
+    }
 
     #[test]
     fn host_interfaces_need_grants() {

@@ -152,6 +152,7 @@ impl Runtime {
             stopped: None,
             release,
             grants: grants.clone(),
+            registry_globs: crate::sandbox::registry_globs(grants),
             services: services.map(|s| bounded.bound(s)),
             timed_out: false,
             guest_output: output.clone(),
