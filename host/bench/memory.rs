@@ -190,12 +190,10 @@ fn stream(repo: &Path, source: &str, tenx: bool) -> Result<String, Failure> {
     );
     Ok(if tenx {
         // The 10x copies (`<tag>-xN`) of the RHEL-labelled and OS images are filler the stream
-        // does not replace, and their manifests repeat the originals' resources: every check
-        // still runs on all of them, as warnings.
+        // does not replace: those two checks still run on all of them, as warnings.
         format!(
             "{text}\n[stage.config.checks.no-rhel-content]\nseverity = \"warning\"\n\n\
-             [stage.config.checks.os-image]\nseverity = \"warning\"\n\n\
-             [stage.config.checks.manifests-valid]\nseverity = \"warning\"\n"
+             [stage.config.checks.os-image]\nseverity = \"warning\"\n"
         )
     } else {
         text

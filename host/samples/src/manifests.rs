@@ -230,9 +230,16 @@ fn operator_manifests(
     for (i, (kind, group)) in o.crds.iter().enumerate() {
         let plural = plural(kind);
         let pr = 1000 + u32::from_str_radix(&hash[i * 3..i * 3 + 3], 16).unwrap_or(0) % 800;
+        // A copy's CRDs get a group of their own (`x2.monitoring.openshift.io`): the same
+        // resource declared twice is a payload the cluster-version operator refuses.
+        let group = if k == 1 {
+            (*group).to_string()
+        } else {
+            format!("x{k}.{group}")
+        };
         files.insert(
             format!("{prefix}_07_crd-{plural}.yaml"),
-            crd(Some(o), kind, group, &plural, "Cluster", pr),
+            crd(Some(o), kind, &group, &plural, "Cluster", pr),
         );
     }
     files.insert(
@@ -470,6 +477,26 @@ mod tests {
         assert!(
             b["0000_80_machine-config-operator-x2_11_deployment.yaml"]
                 .contains(&three["fedora-coreos-x2"])
+        );
+        // No copy declares a resource its original declares (the cluster-version operator
+        // refuses such a payload): every CRD name is declared once.
+        let mut crds = std::collections::BTreeMap::new();
+        for (file, text) in &b {
+            if !text.contains("\nkind: CustomResourceDefinition\n") {
+                continue;
+            }
+            let name = text
+                .lines()
+                .find_map(|l| l.strip_prefix("  name: "))
+                .unwrap()
+                .to_string();
+            if let Some(first) = crds.insert(name.clone(), file.clone()) {
+                panic!("`{name}` is declared by `{first}` and `{file}`");
+            }
+        }
+        assert!(
+            crds.contains_key("alertingrules.x3.monitoring.openshift.io"),
+            "{crds:?}"
         );
     }
 }
