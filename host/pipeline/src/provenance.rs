@@ -88,7 +88,8 @@ pub struct ProvenanceOutcome {
 static CACHE_DIR: OnceLock<PathBuf> = OnceLock::new();
 
 /// Remembers the binary's digest in `<dir>/builder/`, keyed by the binary's device, inode,
-/// size and modification time: the 200 MB binary is hashed once per build, not once per run.
+/// size and modification time and sealed with the cache's key: the 200 MB binary is hashed
+/// once per build, not once per run, and an entry forged without the key is not believed.
 pub fn use_cache_dir(dir: &Path) {
     let _ = CACHE_DIR.set(dir.to_path_buf());
 }
@@ -101,17 +102,14 @@ pub fn builder_digest() -> Option<&'static str> {
     DIGEST
         .get_or_init(|| {
             let path = std::env::current_exe().ok()?;
-            let cached = CACHE_DIR.get().and_then(|dir| cache_file(dir, &path));
-            if let Some(file) = &cached
-                && let Ok(text) = std::fs::read_to_string(file)
-                && compose_payload::oci::is_sha256_digest(text.trim())
-            {
-                return Some(text.trim().to_string());
+            let cache = CACHE_DIR.get();
+            if let Some(digest) = cache.and_then(|dir| recall(dir, &path)) {
+                return Some(digest);
             }
             match file_digest(&path) {
                 Ok(digest) => {
-                    if let Some(file) = &cached {
-                        remember(file, &digest);
+                    if let Some(dir) = cache {
+                        remember(dir, &path, &digest);
                     }
                     Some(digest)
                 }
@@ -138,13 +136,37 @@ fn cache_file(dir: &Path, exe: &Path) -> Option<PathBuf> {
     )))
 }
 
-/// Writes `digest` to `file` (a temporary file, then a rename); best effort.
-fn remember(file: &Path, digest: &str) {
-    let Some(dir) = file.parent() else { return };
-    let written = std::fs::create_dir_all(dir).and_then(|()| {
+/// What a cache entry of the binary's digest is sealed for (with the cache's key, as compiled
+/// plugins are): a file written by anyone without the key is not believed.
+const SEAL_PURPOSE: &str = "builder-digest";
+
+/// The digest of the binary `exe` remembered in the cache `dir`, if its entry is there and
+/// sealed with the cache's key.
+fn recall(dir: &Path, exe: &Path) -> Option<String> {
+    let file = cache_file(dir, exe)?;
+    let key = compose_runtime::CacheKey::open(dir).ok()?;
+    let sealed = std::fs::read(&file).ok()?;
+    let name = file.file_name()?.to_string_lossy().into_owned();
+    let text = std::str::from_utf8(key.verify(&name, SEAL_PURPOSE, &sealed)?).ok()?;
+    compose_payload::oci::is_sha256_digest(text).then(|| text.to_string())
+}
+
+/// Remembers `digest` for the binary `exe` in the cache `dir`, sealed with the cache's key (a
+/// temporary file, then a rename); best effort.
+fn remember(dir: &Path, exe: &Path, digest: &str) {
+    let (Some(file), Ok(key)) = (cache_file(dir, exe), compose_runtime::CacheKey::open(dir)) else {
+        return;
+    };
+    let Some(parent) = file.parent() else { return };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let sealed = key.seal(&name, SEAL_PURPOSE, digest.as_bytes());
+    let written = std::fs::create_dir_all(parent).and_then(|()| {
         let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, digest)?;
-        std::fs::rename(&tmp, file)
+        std::fs::write(&tmp, sealed)?;
+        std::fs::rename(&tmp, &file)
     });
     if let Err(e) = written {
         tracing::debug!(
@@ -582,8 +604,26 @@ mod tests {
         std::fs::write(&exe, b"one").unwrap();
         let first = cache_file(dir.path(), &exe).unwrap();
         assert_eq!(cache_file(dir.path(), &exe).unwrap(), first);
-        remember(&first, &digest('1'));
-        assert_eq!(std::fs::read_to_string(&first).unwrap(), digest('1'));
+        assert_eq!(recall(dir.path(), &exe), None);
+        remember(dir.path(), &exe, &digest('1'));
+        assert_eq!(recall(dir.path(), &exe), Some(digest('1')));
+        // An entry written without the cache's key (plain text, or another digest under the
+        // old seal) is not believed.
+        std::fs::write(&first, digest('2')).unwrap();
+        assert_eq!(recall(dir.path(), &exe), None);
+        let mut sealed = compose_runtime::CacheKey::open(dir.path()).unwrap().seal(
+            "another-entry",
+            SEAL_PURPOSE,
+            digest('2').as_bytes(),
+        );
+        std::fs::write(&first, &sealed).unwrap();
+        assert_eq!(recall(dir.path(), &exe), None);
+        remember(dir.path(), &exe, &digest('1'));
+        sealed = std::fs::read(&first).unwrap();
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        std::fs::write(&first, &sealed).unwrap();
+        assert_eq!(recall(dir.path(), &exe), None);
         // A rebuilt binary (another size, mtime or inode) has another entry.
         std::fs::remove_file(&exe).unwrap();
         std::fs::write(&exe, b"rebuilt").unwrap();

@@ -24,7 +24,7 @@ const MAC_LEN: usize = 32;
 const DOMAIN: &[u8] = b"compose compiled-component cache v1";
 
 /// The key of one cache directory.
-pub(crate) struct CacheKey {
+pub struct CacheKey {
     key: [u8; KEY_LEN],
 }
 

@@ -32,6 +32,7 @@ mod stage;
 mod versions;
 
 pub use attachment::ATTACHMENT_KINDS;
+pub use cache::CacheKey;
 pub use engine::{Plugin, Runtime, RuntimeConfig};
 pub use error::{Error, Result};
 pub use host::{
