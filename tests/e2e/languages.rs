@@ -284,8 +284,8 @@ fn openstack_stream_patches_with_stock_stages_only() {
     test_stage_passed(&report);
 }
 
-/// A stream over the sample mirror with one stage running `plugin`.
-fn one_stage_stream(s: &Scratch, plugin: &str, config: &str) -> PathBuf {
+/// A stream over the sample mirror with one stage (`only`) running `plugin` with `config`.
+pub(crate) fn one_stage_stream(s: &Scratch, plugin: &str, config: &str) -> PathBuf {
     s.write(
         "one.toml",
         &format!(

@@ -12,23 +12,11 @@ use std::process::Output;
 use sha2::Digest as _;
 
 use crate::registry::Registry;
+use crate::registry::plugin_wasm;
 use crate::signing::keys;
 use crate::support::*;
 
 const PASSPHRASE: (&str, &str) = ("TEST_PASSPHRASE", "correct horse");
-
-/// A first-party plugin component, as built for embedding.
-fn plugin_wasm(name: &str) -> PathBuf {
-    let path = repo()
-        .join("target/wasm-plugins/wasm32-wasip2/release")
-        .join(format!("{}.wasm", name.replace('-', "_")));
-    assert!(
-        path.is_file(),
-        "`{}` is missing: building compose builds it",
-        path.display()
-    );
-    path
-}
 
 fn compose(s: &Scratch, args: &[&str]) -> Output {
     compose_env(s, args, &[PASSPHRASE])

@@ -353,7 +353,7 @@ fn offline_digest(s: &Scratch) -> String {
 }
 
 /// A first-party plugin component, as built for embedding.
-fn plugin_wasm(name: &str) -> PathBuf {
+pub(crate) fn plugin_wasm(name: &str) -> PathBuf {
     let path = repo()
         .join("target/wasm-plugins/wasm32-wasip2/release")
         .join(format!("{}.wasm", name.replace('-', "_")));

@@ -45,17 +45,9 @@ pub fn compose_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
     compose_in(s, &repo(), args, env)
 }
 
-/// Runs `compose ARGS` in `dir` with this scratch's plugin cache and home, and extra
-/// environment variables: nothing of the caller's environment that changes a run (credentials
-/// files, keys, `SOURCE_DATE_EPOCH`, log filters) reaches it.
-pub fn compose_in(s: &Scratch, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_compose"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
-        .env("CI", "true")
-        .env("HOME", s.path());
+/// Removes from `command` what of the host's environment compose reads (registry
+/// credentials, configuration, `SOURCE_DATE_EPOCH`, log filters, keys).
+pub fn without_host_env(command: &mut Command) {
     for var in [
         "REGISTRY_AUTH_FILE",
         "DOCKER_CONFIG",
@@ -68,6 +60,20 @@ pub fn compose_in(s: &Scratch, dir: &Path, args: &[&str], env: &[(&str, &str)]) 
     ] {
         command.env_remove(var);
     }
+}
+
+/// Runs `compose ARGS` in `dir` with this scratch's plugin cache and home, and extra
+/// environment variables: nothing of the caller's environment that changes a run (credentials
+/// files, keys, `SOURCE_DATE_EPOCH`, log filters) reaches it.
+pub fn compose_in(s: &Scratch, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_compose"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
+        .env("CI", "true")
+        .env("HOME", s.path());
+    without_host_env(&mut command);
     command.envs(env.iter().copied());
     command.output().expect("the compose binary runs")
 }

@@ -34,18 +34,7 @@ fn on_a_terminal(s: &Scratch, args: &[&str], columns: u16) -> (bool, Vec<u8>) {
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
         .env("COLUMNS", columns.to_string());
-    for var in [
-        "REGISTRY_AUTH_FILE",
-        "DOCKER_CONFIG",
-        "XDG_RUNTIME_DIR",
-        "XDG_CONFIG_HOME",
-        "SOURCE_DATE_EPOCH",
-        "RUST_LOG",
-        "COMPOSE_RELEASE_KEY",
-        "COMPOSE_RELEASE_KEY_PASSPHRASE",
-    ] {
-        command.env_remove(var);
-    }
+    without_host_env(&mut command);
     let out = command.output().unwrap();
     assert!(
         out.stderr.is_empty(),

@@ -3,33 +3,8 @@
 //! host that also offers 0.2.0; a component of 0.2.0's new `check` world runs read-only; a
 //! component built against a version the host does not offer is refused before it runs.
 
-use std::path::PathBuf;
-
 use crate::sandbox::guest;
 use crate::support::*;
-
-/// A stream over the sample mirror with one stage `only` running `plugin` with `config`.
-fn one_stage(s: &Scratch, plugin: &str, config: &str) -> PathBuf {
-    s.write(
-        "one.toml",
-        &format!(
-            r#"[stream]
-name = "one"
-release = "4.17.0-okd-scos.0"
-from = "quay.io/openshift/okd:4.15.0-0.okd-2024-03-10-010116"
-
-[registries."quay.io"]
-mirror = "oci:{}"
-
-[[stage]]
-name = "only"
-plugin = "{plugin}"
-config = {config}
-"#,
-            repo().join("examples/mirror").display()
-        ),
-    )
-}
 
 /// Runs `stream` into a fresh output and returns the findings of stage `only`.
 fn run_findings(s: &Scratch, stream: &std::path::Path) -> Vec<serde_json::Value> {
@@ -71,7 +46,7 @@ fn a_plugin_built_against_0_1_0_runs_on_a_host_that_offers_0_2_0() {
     assert!(!text.contains("@0.2.0"), "{text}");
     // Its writes go through the 0.1.0 `payload`, into the same payload.
     let config = r#"{ write = [{ path = "0000_99_v01.yaml", content = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: v01\n" }] }"#;
-    let stream = one_stage(&s, &writer, config);
+    let stream = crate::languages::one_stage_stream(&s, &writer, config);
     run_findings(&s, &stream);
     let layout = s.path().join("out");
     let top = s.path().join("top");
@@ -81,7 +56,10 @@ fn a_plugin_built_against_0_1_0_runs_on_a_host_that_offers_0_2_0() {
 
     let s = Scratch::new();
     let well_behaved = guest("guest-well-behaved");
-    let found = run_findings(&s, &one_stage(&s, &well_behaved, "{}"));
+    let found = run_findings(
+        &s,
+        &crate::languages::one_stage_stream(&s, &well_behaved, "{}"),
+    );
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["passed"], true, "{found:?}");
 }
@@ -92,7 +70,7 @@ fn a_check_of_0_2_0_runs_and_reads_the_payload() {
     let check = guest("guest-check");
     let text = inspect(&s, &check);
     assert!(text.contains("okd:compose/check-stage@0.2.0"), "{text}");
-    let found = run_findings(&s, &one_stage(&s, &check, "{}"));
+    let found = run_findings(&s, &crate::languages::one_stage_stream(&s, &check, "{}"));
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["check"], "read");
     assert_eq!(found[0]["subject"], "4.17.0-okd-scos.0");
@@ -116,7 +94,7 @@ fn a_check_that_writes_is_stopped_before_the_payload_changes() {
         "attach",
     ] {
         let s = Scratch::new();
-        let stream = one_stage(
+        let stream = crate::languages::one_stage_stream(
             &s,
             &guest("guest-check"),
             &format!(r#"{{ write = "{call}" }}"#),
@@ -143,7 +121,7 @@ fn a_check_that_writes_is_stopped_before_the_payload_changes() {
 fn a_plugin_built_against_a_version_the_host_does_not_offer_is_refused_naming_them() {
     let s = Scratch::new();
     let future = guest("guest-future-wit");
-    let stream = one_stage(&s, &future, "{}");
+    let stream = crate::languages::one_stage_stream(&s, &future, "{}");
     for command in ["plan", "run"] {
         let err = fails(&s.compose(&[command, stream.to_str().unwrap()]));
         assert!(
