@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use crate::jsonpatch::Operation;
-use crate::merge;
+use crate::strategic;
 
 /// The stage's `config`.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -209,7 +209,7 @@ impl Config {
                     return Err(invalid(format!("{at}.strategic"), "must be a table"));
                 }
                 Kind::Strategic(value) => {
-                    merge::check_directives(value)
+                    strategic::check_directives(value)
                         .map_err(|e| invalid(format!("{at}.strategic"), e))?;
                 }
                 Kind::JsonPatch([]) => {

@@ -16,6 +16,7 @@ mod layout;
 mod manifest;
 mod merge;
 mod stage;
+mod strategic;
 
 use compose_plugin_sdk::{Finding, Guest, Info, Payload, log};
 

@@ -16,7 +16,7 @@ use serde_yaml::Value;
 
 use crate::config::{Config, Kind, Patch, ReplaceImage, Target};
 use crate::manifest;
-use crate::merge;
+use crate::{merge, strategic};
 
 /// The file name endings `add` takes from a directory.
 const MANIFEST_ENDINGS: &[&str] = &[".yaml", ".yml", ".json"];
@@ -247,7 +247,7 @@ fn apply_kind(kind: Kind<'_>, document: &mut Value) -> Result<(), String> {
             Ok(())
         }
         Kind::Strategic(patch) => {
-            merge::strategic_merge(document, patch);
+            strategic::strategic_merge(document, patch);
             Ok(())
         }
         Kind::JsonPatch(ops) => {

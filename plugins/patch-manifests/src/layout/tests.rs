@@ -1,5 +1,5 @@
 use super::*;
-use crate::{jsonpatch, manifest, merge};
+use crate::{jsonpatch, manifest, merge, strategic};
 
 /// A file shaped like the operators' own manifests: a leading comment, `---` markers, quoted
 /// and single-quoted strings, comments after values and between entries, lists at their key's
@@ -134,7 +134,7 @@ fn changed_lines(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
 
 fn strategic(patch: &str) -> impl FnOnce(&mut Value) {
     let patch = yaml(patch);
-    move |doc| merge::strategic_merge(doc, &patch)
+    move |doc| strategic::strategic_merge(doc, &patch)
 }
 
 fn json_patch(ops: &str) -> impl FnOnce(&mut Value) {
