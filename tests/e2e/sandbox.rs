@@ -348,7 +348,7 @@ fn guest_output_is_capped_per_stage_and_never_crashes_the_guest() {
 
 #[test]
 fn a_tampered_plugin_cache_is_recompiled_with_a_warning() {
-    let s = Scratch::new();
+    let s = Scratch::isolated();
     let text = stream("guest-chatty", "config = { stdout = 200 }").replace(
         "\n[[stage]]",
         &format!(

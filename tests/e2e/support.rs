@@ -9,14 +9,42 @@ pub fn repo() -> PathBuf {
 }
 
 /// A scratch directory with its own plugin cache.
+///
+/// The cache starts with the plugins this test process has compiled so far (hard links to
+/// [`compiled_plugins`]), as a user's cache holds the plugins they ran before, and gives back
+/// the ones it compiled when it is dropped: compiling the stock plugins takes about 3 s of CPU
+/// and the Python example about 24 s, once per process instead of once per test. Tests about
+/// compiling itself use [`Scratch::isolated`].
 pub struct Scratch {
     pub dir: tempfile::TempDir,
+    /// Whether this scratch shares compiled plugins with the others.
+    shares_compiled: bool,
 }
 
 impl Scratch {
+    /// A scratch whose plugin cache starts with the plugins compiled so far.
     pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = dir.path().join("cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        let shared = compiled_plugins();
+        // The key that seals the shared compiled code: without it every entry is recompiled.
+        std::fs::copy(shared.join(CACHE_KEY), cache.join(CACHE_KEY)).unwrap();
+        for (name, path) in compiled_in(shared) {
+            std::fs::hard_link(&path, cache.join(name)).unwrap();
+        }
+        Scratch {
+            dir,
+            shares_compiled: true,
+        }
+    }
+
+    /// A scratch with an empty plugin cache of its own, shared with no other: for tests of
+    /// compiling, of the cache's files, or that change them in place.
+    pub fn isolated() -> Self {
         Scratch {
             dir: tempfile::tempdir().expect("temp dir"),
+            shares_compiled: false,
         }
     }
 
@@ -38,6 +66,74 @@ impl Scratch {
         std::fs::write(&path, text).unwrap();
         path
     }
+}
+
+impl Drop for Scratch {
+    /// Gives the plugins this scratch compiled to the ones that come after it (a file that is
+    /// already shared is left as it is: links are made, never overwritten).
+    fn drop(&mut self) {
+        if !self.shares_compiled {
+            return;
+        }
+        let shared = compiled_plugins();
+        for (name, path) in compiled_in(&self.path().join("cache")) {
+            let _ = std::fs::hard_link(&path, shared.join(name));
+        }
+    }
+}
+
+/// The compiled-plugin cache's key file (`host/runtime/src/cache.rs`).
+const CACHE_KEY: &str = "cache.key";
+
+/// The compiled plugins (`*.cwasm`) in a plugin cache directory, by file name.
+fn compiled_in(cache: &Path) -> Vec<(std::ffi::OsString, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .map(|e| (e.file_name(), e.path()))
+        .collect()
+}
+
+/// This test process's shared compiled plugins: a plugin cache under `target/tmp`, made by
+/// composing `streams/scos.toml` once (so it holds the stock plugins and a key), that every
+/// [`Scratch::new`] starts from. Directories of test processes that are gone are removed.
+pub fn compiled_plugins() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        const PREFIX: &str = "e2e-compiled-";
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix(PREFIX)
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = tmp.join(format!("{PREFIX}{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let warm = Scratch::isolated();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_compose"));
+        command
+            .args(["run", "streams/scos.toml", "--out"])
+            .arg(warm.path().join("out"))
+            .current_dir(repo())
+            .env("COMPOSE_CACHE_DIR", &dir)
+            .env("CI", "true")
+            .env("HOME", warm.path());
+        without_host_env(&mut command);
+        let o = command.output().expect("the compose binary runs");
+        ok(&o);
+        assert!(
+            dir.join(CACHE_KEY).is_file() && !compiled_in(&dir).is_empty(),
+            "composing scos left no compiled plugins in `{}`",
+            dir.display()
+        );
+        dir
+    })
 }
 
 /// Runs `compose ARGS` from the repository root with extra environment variables.

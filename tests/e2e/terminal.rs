@@ -131,7 +131,7 @@ fn redact_screen(s: &Scratch, text: &str) -> String {
 
 #[test]
 fn a_run_on_a_terminal_shows_live_lines_and_ends_with_a_summary() {
-    let s = Scratch::new();
+    let s = Scratch::isolated();
     let out = s.path().join("out");
     let (success, bytes) = on_a_terminal(
         &s,
