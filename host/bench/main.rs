@@ -29,13 +29,16 @@ struct Run {
     stages: Vec<(String, f64, f64)>,
     /// Per plugin load: (stage, cached, ms).
     loads: Vec<(String, bool, f64)>,
-    /// Every stage in order, run or skipped.
+    /// Every stage in order, run, reused or skipped.
     order: Vec<String>,
+    /// The stages reused from the stage cache.
+    reused: Vec<String>,
     digest: String,
 }
 
+/// A full run: every stage runs (`--no-cache`: none is reused from the stage cache).
 fn compose(stream: &Path, out: &Path, cache: &Path) -> Result<Run, Failure> {
-    compose_with(stream, out, cache, &[])
+    compose_with(stream, out, cache, &["--no-cache"])
 }
 
 fn compose_with(stream: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Result<Run, Failure> {
@@ -75,6 +78,7 @@ fn compose_with(stream: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Resu
         stages: Vec::new(),
         loads: Vec::new(),
         order: Vec::new(),
+        reused: Vec::new(),
         digest: String::new(),
     };
     for line in String::from_utf8_lossy(&output.stdout).lines() {
@@ -88,6 +92,10 @@ fn compose_with(stream: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Resu
                     .push((text("stage"), num("instantiate_millis"), num("run_millis")))
             }
             Some("stage-skipped") => run.order.push(text("stage")),
+            Some("stage-reused") => {
+                run.order.push(text("stage"));
+                run.reused.push(text("stage"));
+            }
             Some("state-saved") => run.digest = text("digest"),
             Some("plugin-loaded") => {
                 run.loads
@@ -192,6 +200,67 @@ fn staged_overhead(
     Ok(())
 }
 
+/// `stream`'s text with the `test` stage's config changed to variant `round` (an allowed tag
+/// of the no-rhel-content check that matches nothing: the same checks, another config).
+fn test_config_variant(text: &str, round: usize) -> String {
+    const TABLE: &str = "[stage.config.checks.no-rhel-content]\n";
+    let allow = format!("allow = [\"rerun-{round}\"]\n");
+    if text.contains(TABLE) {
+        text.replacen(TABLE, &format!("{TABLE}{allow}"), 1)
+    } else {
+        format!("{text}\n{TABLE}{allow}")
+    }
+}
+
+/// Interleaved rounds of a full run (`--no-cache`) and a rerun after changing only the `test`
+/// stage's config; prints a table row with both medians and their ratio, and fails unless the
+/// rerun ran `test` alone and published the full run's digest.
+fn rerun_figures(label: &str, text: &str, scratch: &Path, cache: &Path) -> Result<(), Failure> {
+    let stream = scratch.join(format!("rerun-{label}.toml"));
+    // Every stage recorded once, with the first variant.
+    std::fs::write(&stream, test_config_variant(text, 0))?;
+    compose(
+        &stream,
+        &scratch.join(format!("rerun-{label}-prime")),
+        cache,
+    )?;
+    let mut full = Vec::new();
+    let mut rerun = Vec::new();
+    for round in 1..=STAGED_ROUNDS {
+        std::fs::write(&stream, test_config_variant(text, round))?;
+        let changed = compose_with(
+            &stream,
+            &scratch.join(format!("rerun-{label}-{round}")),
+            cache,
+            &[],
+        )?;
+        let ran: Vec<&str> = changed.stages.iter().map(|s| s.0.as_str()).collect();
+        if ran != ["test"] {
+            return Err(format!("{label}: the rerun ran {ran:?}, not only `test`").into());
+        }
+        let whole = compose(
+            &stream,
+            &scratch.join(format!("rerun-{label}-full-{round}")),
+            cache,
+        )?;
+        if whole.digest != changed.digest {
+            return Err(format!(
+                "{label}: rerun digest {} != full run digest {}",
+                changed.digest, whole.digest
+            )
+            .into());
+        }
+        rerun.push(ms(changed.wall));
+        full.push(ms(whole.wall));
+    }
+    let (full, rerun) = (median(full), median(rerun));
+    println!(
+        "| {label} | {full:.0} | {rerun:.0} | {:.0}% |",
+        rerun / full * 100.0
+    );
+    Ok(())
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or_default()
@@ -230,6 +299,49 @@ fn stages(label: &str, runs: &[Run]) {
     }
 }
 
+/// The rerun figures: a table of [`rerun_figures`] at 1x (`stream`) and 10x (`stream10`).
+fn rerun_table(
+    repo: &Path,
+    stream: &Path,
+    stream10: &Path,
+    scratch: &Path,
+    cache: &Path,
+) -> Result<(), Failure> {
+    println!(
+        "\n## Rerun after changing only the `test` stage's config, against a full warm run (`--no-cache`), medians of {STAGED_ROUNDS} interleaved rounds\n"
+    );
+    println!("| payload | full run ms | rerun ms | rerun / full |");
+    println!("|---|---|---|---|");
+    rerun_figures(
+        "sample",
+        &absolute_paths(
+            &std::fs::read_to_string(stream)?,
+            repo,
+            &repo.join("examples/mirror"),
+        ),
+        scratch,
+        cache,
+    )?;
+    rerun_figures("10x", &std::fs::read_to_string(stream10)?, scratch, cache)?;
+    Ok(())
+}
+
+/// scos.toml's text with its mirror at `mirror` and its overlay grant absolute: the copy can
+/// sit anywhere.
+fn absolute_paths(text: &str, repo: &Path, mirror: &Path) -> String {
+    text.replace(
+        "mirror = \"oci:../examples/mirror\"",
+        &format!("mirror = \"oci:{}\"", mirror.display()),
+    )
+    .replace(
+        "files = [\"overlays/scos\"]",
+        &format!(
+            "files = [\"{}\"]",
+            repo.join("streams/overlays/scos").display()
+        ),
+    )
+}
+
 fn main() -> Result<(), Failure> {
     // `cargo bench` passes `--bench`; nothing to parse.
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -240,10 +352,12 @@ fn main() -> Result<(), Failure> {
     if std::env::args().any(|a| a == "provenance") {
         return provenance::figures(&repo, scratch);
     }
+    // `cargo bench --bench compose -- rerun`: only the rerun figures.
+    let only_rerun = std::env::args().any(|a| a == "rerun");
 
     // Cold: an empty cache every time (compiles every plugin).
     let mut cold = Vec::new();
-    for i in 0..COLD_RUNS {
+    for i in 0..if only_rerun { 0 } else { COLD_RUNS } {
         let cache = scratch.join(format!("cold-cache-{i}"));
         cold.push(compose(
             &stream,
@@ -252,24 +366,21 @@ fn main() -> Result<(), Failure> {
         )?);
     }
     let cache = scratch.join("cache");
-    let warm1 = warm(&stream, scratch, &cache)?;
+    let warm1 = if only_rerun {
+        Vec::new()
+    } else {
+        warm(&stream, scratch, &cache)?
+    };
 
     // 10x: a generated mirror and a copy of the stream pointing at it.
     let started = Instant::now();
     let summary = compose_samples::generate(&scratch.join("mirror-10x"), 10)?;
     let generated = started.elapsed();
-    let text = std::fs::read_to_string(&stream)?
-        .replace(
-            "mirror = \"oci:../examples/mirror\"",
-            &format!("mirror = \"oci:{}\"", scratch.join("mirror-10x").display()),
-        )
-        .replace(
-            "files = [\"overlays/scos\"]",
-            &format!(
-                "files = [\"{}\"]",
-                repo.join("streams/overlays/scos").display()
-            ),
-        );
+    let text = absolute_paths(
+        &std::fs::read_to_string(&stream)?,
+        &repo,
+        &scratch.join("mirror-10x"),
+    );
     // The 10x copies (`<tag>-xN`) of the RHEL-labelled and OS images are synthetic filler the
     // stream does not replace: the test stage still runs those two checks on them, as
     // warnings.
@@ -279,6 +390,9 @@ fn main() -> Result<(), Failure> {
     );
     let stream10 = scratch.join("scos-10x.toml");
     std::fs::write(&stream10, text)?;
+    if only_rerun {
+        return rerun_table(&repo, &stream, &stream10, scratch, &cache);
+    }
     let warm10 = warm(&stream10, scratch, &cache)?;
 
     let digests: std::collections::BTreeSet<&str> =
@@ -329,6 +443,8 @@ fn main() -> Result<(), Failure> {
     staged_overhead("sample", &stream, scratch, Some(&cache))?;
     staged_overhead("10x", &stream10, scratch, Some(&cache))?;
     staged_overhead("sample, empty plugin caches", &stream, scratch, None)?;
+
+    rerun_table(&repo, &stream, &stream10, scratch, &cache)?;
     provenance::figures(&repo, scratch)?;
     Ok(())
 }

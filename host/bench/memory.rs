@@ -221,6 +221,8 @@ fn run(
         .arg(out)
         .arg("--cache-dir")
         .arg(cache)
+        // Every stage runs (none is reused from the stage cache): the peak of a full run.
+        .arg("--no-cache")
         .env_remove("SOURCE_DATE_EPOCH")
         .env_remove("COMPOSE_RELEASE_KEY");
     if let Some(key) = key {

@@ -313,6 +313,11 @@ pub struct RunArgs {
     /// several, e.g. `--result release-digest=/tekton/results/release-digest`.
     #[arg(long = "result", value_name = "NAME=PATH")]
     pub results: Vec<String>,
+    /// Run every stage, reusing no result from the stage cache (the results are still
+    /// recorded for the next run). Without it, stages whose inputs did not change since a
+    /// run recorded them are reused (not with `--state`).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// `compose info`.

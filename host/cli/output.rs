@@ -305,6 +305,19 @@ impl Output {
                     });
                 });
             }
+            Event::StageReused {
+                stage, findings, ..
+            } => {
+                let failed = findings.iter().filter(|f| !f.passed).count();
+                self.record(|r| {
+                    r.stages.push(StageRow {
+                        name: stage.clone(),
+                        status: "reused".to_string(),
+                        millis: None,
+                        findings: Some((findings.len(), failed)),
+                    });
+                });
+            }
             Event::StageSkipped { stage, .. } | Event::StageAlreadyRan { stage } => {
                 let status = if matches!(event, Event::StageSkipped { .. }) {
                     "skipped"
@@ -474,6 +487,24 @@ impl Observer for Output {
             } => self.status(&format!("wrote   {release} {digest} to {location}")),
             Event::StageSkipped { stage, reason } => {
                 self.status(&format!("stage   {stage}: SKIPPED: {reason}"))
+            }
+            Event::StageReused {
+                stage,
+                cached,
+                findings,
+                ..
+            } => {
+                let failed = findings.iter().filter(|f| !f.passed).count();
+                self.status(&format!(
+                    "stage   {stage}: reused (cached {cached}), {} finding{}{}",
+                    findings.len(),
+                    if findings.len() == 1 { "" } else { "s" },
+                    if failed > 0 {
+                        format!(", {failed} not passed")
+                    } else {
+                        String::new()
+                    }
+                ));
             }
             Event::Unsigned { reason } => {
                 self.status(&format!("warning: the release is UNSIGNED: {reason}"))

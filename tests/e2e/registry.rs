@@ -37,7 +37,7 @@ pub(crate) struct Registry {
     _dir: tempfile::TempDir,
 }
 
-fn registry_binary() -> &'static str {
+pub(crate) fn registry_binary() -> &'static str {
     for name in ["docker-registry", "registry"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {name}")])
@@ -53,7 +53,7 @@ fn registry_binary() -> &'static str {
     );
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -62,7 +62,7 @@ fn free_port() -> u16 {
 }
 
 /// Whether `GET /v2/` answers (any status) at `addr`.
-fn answers(addr: &str) -> bool {
+pub(crate) fn answers(addr: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect(addr) else {
         return false;
     };
@@ -193,7 +193,7 @@ impl Drop for Registry {
 /// The sample mirror as a registry storage: built once (and kept under `target/tmp`, keyed by
 /// the mirror's `index.json`) by starting a registry and `skopeo copy`ing every image into
 /// it: tagged images under their tag, the digest-only component images by digest.
-fn fixture_storage() -> &'static Path {
+pub(crate) fn fixture_storage() -> &'static Path {
     static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let mirror = repo().join("examples/mirror");
@@ -274,7 +274,7 @@ fn fixture_storage() -> &'static Path {
 /// copied, so that grants stay inside the stream's directory and `../examples/mirror` still
 /// resolves) with `scos.toml` rewritten by `edit`; returns the
 /// path of the rewritten stream, named `name`.
-fn stream_copy(s: &Scratch, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+pub(crate) fn stream_copy(s: &Scratch, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
     let tree = s.path().join("tree");
     let streams = tree.join("streams");
     if !streams.is_dir() {
@@ -305,7 +305,7 @@ fn stream_copy(s: &Scratch, name: &str, edit: impl Fn(String) -> String) -> Path
 }
 
 /// `scos.toml` reading every `quay.io` reference from `registry` instead of the mirror.
-fn from_registry(text: String, registry: &str) -> String {
+pub(crate) fn from_registry(text: String, registry: &str) -> String {
     let mirror = "mirror = \"oci:../examples/mirror\"";
     assert!(
         text.contains(mirror),
@@ -880,7 +880,8 @@ fn figures() {
     let bin = env!("CARGO_BIN_EXE_compose");
     let push = |i: usize| {
         let mut c = Command::new(bin);
-        c.args(["--json", "run", "streams/scos.toml", "--out"])
+        // `--no-cache`: every figure is of a whole run, not of one that reuses stages.
+        c.args(["--json", "run", "--no-cache", "streams/scos.toml", "--out"])
             .arg(&layout)
             .args(["--push", "--to"])
             .arg(format!("{}/okd/scos-release-{i}:{RELEASE}", mine.addr))
@@ -934,7 +935,7 @@ fn figures() {
     let mut run_only = vec![];
     for _ in 0..RUNS {
         let mut c = Command::new(bin);
-        c.args(["run", "streams/scos.toml", "--out"])
+        c.args(["run", "--no-cache", "streams/scos.toml", "--out"])
             .arg(&layout)
             .current_dir(repo())
             .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
@@ -948,7 +949,7 @@ fn figures() {
     let mut run_remote = vec![];
     for _ in 0..RUNS {
         let mut c = Command::new(bin);
-        c.arg("run")
+        c.args(["run", "--no-cache"])
             .arg(&remote_stream)
             .arg("--out")
             .arg(s.path().join("from-registry"))

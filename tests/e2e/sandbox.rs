@@ -365,6 +365,8 @@ fn a_tampered_plugin_cache_is_recompiled_with_a_warning() {
             "--out",
             out.to_str().unwrap(),
             "-v",
+            // The stages must run (not be reused) for their logs to show which code ran.
+            "--no-cache",
         ]);
         ok(&o);
         stderr(&o)

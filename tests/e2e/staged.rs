@@ -395,7 +395,7 @@ fn a_failing_stage_leaves_the_state_as_it_was_and_reports() {
 
 #[test]
 fn a_process_compiles_only_the_plugins_of_its_stages() {
-    let s = Scratch::new();
+    let s = Scratch::isolated();
     let state = s.path().join("state");
     let loaded = |o: &Output| -> Vec<String> {
         stdout(o)
@@ -435,4 +435,87 @@ fn a_process_compiles_only_the_plugins_of_its_stages() {
     );
     ok(&o);
     assert_eq!(loaded(&o), ["swap-os", "patch"]);
+}
+
+#[test]
+fn a_stream_field_changed_between_processes_is_refused_by_name() {
+    let s = Scratch::new();
+    let state = s.path().join("state");
+    let out = s.path().join("out");
+    // The stream copied out of the tree (its relative paths made absolute), edited.
+    let copy = |name: &str, edit: &dyn Fn(String) -> String| {
+        let text = std::fs::read_to_string(repo().join("streams/scos.toml"))
+            .unwrap()
+            .replace(
+                "oci:../examples/mirror",
+                &format!("oci:{}", repo().join("examples/mirror").display()),
+            )
+            .replace(
+                "files = [\"overlays/scos\"]",
+                &format!(
+                    "files = [\"{}\"]",
+                    repo().join("streams/overlays/scos").display()
+                ),
+            );
+        s.write(&format!("{name}/scos.toml"), &edit(text))
+    };
+    let go = |stream: &Path, stage: &str| {
+        let args = [
+            "run",
+            path(stream),
+            "--state",
+            path(&state),
+            "--out",
+            path(&out),
+            "--only",
+            stage,
+        ];
+        run(&s, &args, &env(false))
+    };
+    let same = copy("same", &|t| t);
+    ok(&go(&same, "select"));
+    let before = untouched(&state);
+
+    let created = copy("created", &|t| {
+        t.replace(
+            "signature-store = ",
+            "created = \"2024-03-01T00:00:00Z\"\nsignature-store = ",
+        )
+    });
+    let err = fails(&go(&created, "swap-os"));
+    assert!(
+        err.contains(&format!(
+            "the state `{}` was made with the stream's `created` `(not set)`, the stream now says `2024-03-01T00:00:00Z`; remove `{}` to start a new run",
+            state.display(),
+            state.display()
+        )),
+        "{err}"
+    );
+    let metadata = copy("metadata", &|t| t.replace("stable-scos-4", "fast-scos-4"));
+    assert_ne!(
+        std::fs::read(&metadata).unwrap(),
+        std::fs::read(&same).unwrap()
+    );
+    let err = fails(&go(&metadata, "swap-os"));
+    assert!(
+        err.contains(&format!(
+            "the stream's `metadata` changed since the state `{}` was made; remove `{}` to start a new run",
+            state.display(),
+            state.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        untouched(&state) == before,
+        "a refused run wrote into the state"
+    );
+
+    // The same stream from another place (relative paths, another file): the run goes on.
+    let o = go(&repo().join("streams/scos.toml"), "swap-os");
+    ok(&o);
+    assert_eq!(journal(&state)["stages"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        journal(&state)["inputs"]["metadata"]["io.openshift.upgrades.graph.release.channels"],
+        "stable-scos-4"
+    );
 }

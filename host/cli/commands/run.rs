@@ -1,13 +1,12 @@
 //! `compose run STREAM [--out DIR] [--locked] [--push [--to REF]]`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
-use compose_registry::{OciLayout, PushReport, Reference};
+use compose_registry::Reference;
 
 use crate::args::{Global, RunArgs};
-use crate::commands::{load_stream, plugin_fetcher, registries, runtime, stream_source};
+use crate::commands::{cache_dir, load_stream, plugin_fetcher, registries, runtime, stream_source};
 use crate::output::Output;
 
 /// Plans and runs the stream, pushes the release if asked, then prints a summary.
@@ -92,6 +91,10 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
         registries: Some(registries.clone()),
         require_signed: args.require_signed,
         state,
+        stage_cache: Some(compose_pipeline::stage_cache::CacheOptions::in_cache_dir(
+            &cache_dir(global),
+            !args.no_cache,
+        )),
     };
     let outcome = match compose_pipeline::run(&runtime, &plan, &options, output).await {
         Ok(outcome) => outcome,
@@ -122,32 +125,22 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
             ("failed-findings", failed.to_string()),
         ],
     )?;
-    if target.is_some() && !outcome.published {
-        anyhow::bail!(
-            "`--push`: the release is not complete, stages still to run: {}; the state `{}` was saved",
-            outcome.pending.join(", "),
-            outcome
-                .state
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        );
-    }
     let pushed = match &target {
-        Some(target) => Some(push(&registries, &outcome, target).await?),
+        // Refused, with the state saved, when stages are still to run.
+        Some(target) => Some(compose_pipeline::push::push(&registries, &outcome, target).await?),
         None => None,
     };
     if output.is_json() {
-        if let Some((report, attachments, millis)) = &pushed {
+        if let Some(pushed) = &pushed {
             output.json_line(&serde_json::json!({
-                "event": "pushed", "result": report, "attachments": attachments, "millis": millis,
+                "event": "pushed", "result": pushed.release, "attachments": pushed.attachments, "millis": pushed.millis,
             }));
         }
         output.json_line(&serde_json::json!({"event": "done", "result": outcome}));
     } else {
-        if let Some((report, attachments, millis)) = &pushed {
-            output.pushed(report, *millis);
-            for a in attachments {
+        if let Some(pushed) = &pushed {
+            output.pushed(&pushed.release, pushed.millis);
+            for a in &pushed.attachments {
                 output.status(&format!("pushed  {} {}", a.reference, a.digest));
             }
         }
@@ -165,55 +158,6 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
         output.run_summary();
     }
     Ok(())
-}
-
-/// Pushes the release of `outcome` to `target`, then every other tagged image of the output
-/// layout (the signing work's `sha256-<hex>.sig` attachments) to the same repository: the
-/// release first, so an attachment never names a missing image.
-async fn push(
-    registries: &Arc<compose_registry::RemoteRegistries>,
-    outcome: &compose_pipeline::RunOutcome,
-    target: &Reference,
-) -> anyhow::Result<(PushReport, Vec<PushReport>, f64)> {
-    let started = std::time::Instant::now();
-    let layout = OciLayout::open(&outcome.out)
-        .with_context(|| format!("opening the output `{}`", outcome.out.display()))?;
-    let attachments: Vec<String> = layout
-        .index()
-        .manifests
-        .iter()
-        .filter_map(|d| d.ref_name())
-        .filter(|name| *name != outcome.release)
-        .map(str::to_string)
-        .collect();
-    let layout: Arc<OciLayout> = Arc::new(layout);
-    let retry = || {
-        format!(
-            "pushing release `{}` to `{target}`; the output `{}` is complete, run again to retry the push",
-            outcome.release,
-            outcome.out.display()
-        )
-    };
-    let release = Reference::parse(&format!("localhost/release:{}", outcome.release))?;
-    let report = compose_registry::push_image(registries, layout.clone(), &release, target)
-        .await
-        .with_context(retry)?;
-    let mut pushed = Vec::new();
-    for tag in attachments {
-        let Ok(source) = Reference::parse(&format!("localhost/release:{tag}")) else {
-            continue; // not a tag a registry takes
-        };
-        let dest = Reference {
-            tag: Some(tag),
-            digest: None,
-            ..target.clone()
-        };
-        let report = compose_registry::push_image(registries, layout.clone(), &source, &dest)
-            .await
-            .with_context(retry)?;
-        pushed.push(report);
-    }
-    Ok((report, pushed, started.elapsed().as_secs_f64() * 1000.0))
 }
 
 /// The result names `--result` takes.

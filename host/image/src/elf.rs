@@ -4,25 +4,20 @@
 //!
 //! A static-PIE executable (what Rust's musl targets link by default) is `ET_DYN` without
 //! `PT_INTERP`; a shared library is told apart from it by its zero entry point.
+//!
+//! The headers are read with the `object` crate (the version and features wasmtime already
+//! builds, so it costs no compile); this module only judges what they say.
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use object::LittleEndian;
+use object::elf::{
+    ELFCLASS64, ELFDATA2LSB, ELFMAG, EM_AARCH64, EM_X86_64, ET_DYN, ET_EXEC, FileHeader64,
+    PT_INTERP,
+};
+use object::read::elf::{FileHeader as _, ProgramHeader as _};
 
-/// `e_type` of a fixed-address executable.
-const ET_EXEC: u16 = 2;
-/// `e_type` of a position-independent executable or a shared object.
-const ET_DYN: u16 = 3;
-/// `p_type` of the program header naming the dynamic loader.
-const PT_INTERP: u32 = 3;
-/// `e_machine` of x86-64.
-const EM_X86_64: u16 = 62;
-/// `e_machine` of AArch64.
-const EM_AARCH64: u16 = 183;
-/// The size of a 64-bit ELF header.
-const EHDR_SIZE: usize = 64;
-/// The size of a 64-bit program header.
-const PHDR_SIZE: usize = 56;
+use crate::error::{Error, Result};
 
 /// What the image needs to know about a static executable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +32,7 @@ pub struct StaticExecutable {
 
 /// Checks that `bytes` (the file `path`) is a static x86-64 or AArch64 ELF executable.
 pub fn check_static(path: &Path, bytes: &[u8]) -> Result<StaticExecutable> {
-    if !bytes.starts_with(b"\x7fELF") {
+    if !bytes.starts_with(&ELFMAG) {
         return Err(Error::NotElf {
             path: path.to_path_buf(),
         });
@@ -46,81 +41,54 @@ pub fn check_static(path: &Path, bytes: &[u8]) -> Result<StaticExecutable> {
         path: path.to_path_buf(),
         reason,
     };
-    let u16_at = |at: usize| -> Result<u16> {
-        bytes
-            .get(at..at + 2)
-            .and_then(|b| b.try_into().ok())
-            .map(u16::from_le_bytes)
-            .ok_or_else(|| bad(format!("it is truncated (at byte {at})")))
-    };
-    let u32_at = |at: usize| -> Result<u32> {
-        bytes
-            .get(at..at + 4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_le_bytes)
-            .ok_or_else(|| bad(format!("it is truncated (at byte {at})")))
-    };
-    let u64_at = |at: usize| -> Result<u64> {
-        bytes
-            .get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-            .ok_or_else(|| bad(format!("it is truncated (at byte {at})")))
-    };
-    if bytes.len() < EHDR_SIZE {
-        return Err(bad(format!(
+    // The class and byte order first, so a 32-bit or big-endian file is named as such
+    // rather than as the library's generic "Unsupported ELF header".
+    let (raw, _) = object::pod::from_bytes::<FileHeader64<LittleEndian>>(bytes).map_err(|()| {
+        bad(format!(
             "its ELF header is truncated ({} bytes)",
             bytes.len()
-        )));
-    }
-    if bytes[4] != 2 {
+        ))
+    })?;
+    let ident = raw.e_ident;
+    if ident.class != ELFCLASS64 {
         return Err(bad("it is a 32-bit ELF file (64-bit needed)".to_string()));
     }
-    if bytes[5] != 1 {
+    if ident.data != ELFDATA2LSB {
         return Err(bad(
             "it is a big-endian ELF file (little-endian needed)".to_string()
         ));
     }
-    let e_type = u16_at(16)?;
-    let e_machine = u16_at(18)?;
-    let e_entry = u64_at(24)?;
+    let header = FileHeader64::<LittleEndian>::parse(bytes)
+        .map_err(|e| bad(format!("its ELF header cannot be read: {e}")))?;
+    let endian = LittleEndian;
+    let e_type = header.e_type(endian);
     match e_type {
         ET_EXEC => {}
-        ET_DYN if e_entry != 0 => {}
+        ET_DYN if header.e_entry(endian) != 0 => {}
         ET_DYN => return Err(bad("it is a shared library, not an executable".to_string())),
         other => return Err(bad(format!("its ELF type is {other}, not an executable"))),
     }
-    let phoff = usize::try_from(u64_at(32)?).map_err(|_| bad("bad e_phoff".to_string()))?;
-    let phentsize = usize::from(u16_at(54)?);
-    let phnum = usize::from(u16_at(56)?);
-    if phnum > 0 && phentsize < PHDR_SIZE {
-        return Err(bad(format!("its program headers are {phentsize} bytes")));
-    }
-    let table_end = phentsize
-        .checked_mul(phnum)
-        .and_then(|size| size.checked_add(phoff));
-    if table_end.is_none_or(|end| end > bytes.len()) {
-        return Err(bad(format!(
-            "it is truncated (its {phnum} program headers at byte {phoff} end past its {} bytes)",
+    let program_headers = header.program_headers(endian, bytes).map_err(|e| {
+        bad(format!(
+            "it is truncated or malformed ({e}: its program headers at byte {} do not fit its {} bytes)",
+            header.e_phoff(endian),
             bytes.len()
-        )));
-    }
-    for at in (0..phnum).map(|i| phoff + i * phentsize) {
-        if u32_at(at)? != PT_INTERP {
-            continue;
-        }
-        let offset = usize::try_from(u64_at(at + 8)?).unwrap_or(usize::MAX);
-        let size = usize::try_from(u64_at(at + 32)?).unwrap_or(usize::MAX);
-        let raw = bytes
-            .get(offset..offset.saturating_add(size))
-            .ok_or_else(|| bad("its PT_INTERP points past the end of the file".to_string()))?;
+        ))
+    })?;
+    if let Some(interp) = program_headers
+        .iter()
+        .find(|ph| ph.p_type(endian) == PT_INTERP)
+    {
+        let raw = interp
+            .data(endian, bytes)
+            .map_err(|()| bad("its PT_INTERP points past the end of the file".to_string()))?;
         let name = raw.split(|b| *b == 0).next().unwrap_or_default();
         return Err(Error::Dynamic {
             path: path.to_path_buf(),
             interpreter: String::from_utf8_lossy(name).into_owned(),
         });
     }
-    let (architecture, machine) = match e_machine {
+    let (architecture, machine) = match header.e_machine(endian) {
         EM_X86_64 => ("amd64", "x86-64"),
         EM_AARCH64 => ("arm64", "AArch64"),
         other => {
@@ -150,6 +118,11 @@ pub fn check_static(path: &Path, bytes: &[u8]) -> Result<StaticExecutable> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// The size of a 64-bit ELF header.
+    const EHDR_SIZE: usize = size_of::<FileHeader64<LittleEndian>>();
+    /// The size of a 64-bit program header.
+    const PHDR_SIZE: usize = size_of::<object::elf::ProgramHeader64<LittleEndian>>();
 
     /// A minimal 64-bit little-endian ELF executable for `machine`: the header, one
     /// `PT_LOAD`, and with `interp` a `PT_INTERP` naming it.
@@ -224,6 +197,45 @@ pub(crate) mod tests {
             text.contains("target/x86_64-unknown-linux-musl/dist/compose"),
             "{text}"
         );
+    }
+
+    /// The test executable itself: a real, dynamically linked glibc binary.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn a_real_dynamic_binary_is_refused_and_passes_without_its_interpreter() {
+        let exe = std::env::current_exe().unwrap();
+        let mut bytes = std::fs::read(&exe).unwrap();
+        let err = check_static(&exe, &bytes).unwrap_err();
+        let Error::Dynamic { interpreter, .. } = &err else {
+            panic!("not refused as dynamic: {err:?}");
+        };
+        // The loader that is running this very test.
+        assert!(interpreter.contains("ld-"), "{interpreter}");
+        assert!(Path::new(interpreter).is_file(), "{interpreter}");
+        assert!(err.to_string().contains(interpreter.as_str()), "{err}");
+
+        // The same bytes with its PT_INTERP header made PT_NULL read as a static-PIE of the
+        // architecture this test runs on.
+        let phoff = usize::try_from(u64::from_le_bytes(bytes[32..40].try_into().unwrap())).unwrap();
+        let phnum = usize::from(u16::from_le_bytes(bytes[56..58].try_into().unwrap()));
+        let interp_at = (0..phnum)
+            .map(|i| phoff + i * PHDR_SIZE)
+            .find(|&at| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) == PT_INTERP)
+            .unwrap();
+        bytes[interp_at..interp_at + 4].fill(0);
+        let found = check_static(&exe, &bytes).unwrap();
+        let expected = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        assert_eq!((found.architecture, found.pie), (expected, true));
+
+        // Cut inside its program headers: refused as truncated, not read past the end.
+        bytes.truncate(phoff + PHDR_SIZE / 2);
+        let err = check_static(&exe, &bytes).unwrap_err();
+        assert!(matches!(err, Error::BadElf { .. }), "{err:?}");
+        assert!(err.to_string().contains("truncated"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,22 @@
 //!
 //! Reading accepts both the OCI media types and their Docker schema2 equivalents, because `oc`
 //! pushes Docker schema2 release images and registries serve either. Writing uses OCI.
+//!
+//! Why not `oci-spec` 0.10's `image` types (in the lock file through oci-client): what compose
+//! writes serialises to the same bytes through [`canonical_json`] (keys sorted, absent fields
+//! omitted), so the release digest would not move, but the change is not contained and reading
+//! differs (pinned by `oci_spec_writes_the_same_bytes_but_reads_differently` below):
+//! - its fields are private behind getters and builders, and these types are built and read
+//!   field by field in about 25 files of 7 crates and the e2e tests;
+//! - its `ImageIndex` requires `manifests`, so an `index.json` without it is refused;
+//! - its `Digest` is validated when read, so every descriptor digest is checked there rather
+//!   than where compose checks it (with [`is_sha256_digest`], naming the file);
+//! - its annotations are a `HashMap`: any path that serialises them with `serde_json::to_vec`
+//!   rather than [`canonical_json`] would write them in a different order on each run.
+//!
+//! One difference favours it: it keeps a descriptor's `artifactType` and `data`, which these
+//! types drop when a descriptor is read and written again. Neither keeps a platform's
+//! `os.version` (oci-spec 0.10 reads and writes it under the key `os_version`).
 
 use std::collections::BTreeMap;
 
@@ -190,6 +206,59 @@ pub fn canonical_json<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oci_spec_writes_the_same_bytes_but_reads_differently() {
+        let manifest = ImageManifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.into()),
+            config: Descriptor::of(OCI_CONFIG, b"{}"),
+            layers: vec![Descriptor::of(OCI_LAYER_GZIP, b"layer")],
+            annotations: Some(BTreeMap::from([
+                ("b".to_string(), "2".to_string()),
+                ("a".to_string(), "1".to_string()),
+            ])),
+        };
+        let ours = canonical_json(&manifest).unwrap();
+        let theirs: oci_spec::image::ImageManifest = serde_json::from_slice(&ours).unwrap();
+        assert_eq!(canonical_json(&theirs).unwrap(), ours);
+        let mut index = ImageIndex::new();
+        index.manifests.push(Descriptor::of(OCI_MANIFEST, &ours));
+        let ours = canonical_json(&index).unwrap();
+        let theirs: oci_spec::image::ImageIndex = serde_json::from_slice(&ours).unwrap();
+        assert_eq!(canonical_json(&theirs).unwrap(), ours);
+
+        // An index without `manifests`.
+        let bare = br#"{"schemaVersion":2}"#;
+        assert!(serde_json::from_slice::<ImageIndex>(bare).is_ok());
+        assert!(serde_json::from_slice::<oci_spec::image::ImageIndex>(bare).is_err());
+        // A digest that is not one.
+        let odd = br#"{"mediaType":"application/octet-stream","digest":"sha256:00","size":1}"#;
+        assert!(serde_json::from_slice::<Descriptor>(odd).is_ok());
+        assert!(serde_json::from_slice::<oci_spec::image::Descriptor>(odd).is_err());
+        // `artifactType`: these types drop it on a rewrite, oci-spec keeps it. `os.version`:
+        // both drop it, and oci-spec names its own field `os_version`, not the spec's key.
+        let entry = format!(
+            r#"{{"artifactType":"application/x","digest":"{}","mediaType":"{OCI_MANIFEST}","platform":{{"architecture":"amd64","os":"linux","os.version":"10"}},"size":1}}"#,
+            sha256_digest(b"x")
+        );
+        let ours: Descriptor = serde_json::from_str(&entry).unwrap();
+        let ours = String::from_utf8(canonical_json(&ours).unwrap()).unwrap();
+        assert!(!ours.contains("artifactType"), "{ours}");
+        assert!(!ours.contains("os.version"), "{ours}");
+        let theirs: oci_spec::image::Descriptor = serde_json::from_str(&entry).unwrap();
+        let theirs = String::from_utf8(canonical_json(&theirs).unwrap()).unwrap();
+        assert!(
+            theirs.contains(r#""artifactType":"application/x""#),
+            "{theirs}"
+        );
+        assert!(!theirs.contains("os.version"), "{theirs}");
+        let platform: oci_spec::image::Platform =
+            serde_json::from_str(r#"{"architecture":"amd64","os":"linux","os_version":"10"}"#)
+                .unwrap();
+        let platform = String::from_utf8(canonical_json(&platform).unwrap()).unwrap();
+        assert!(platform.contains(r#""os_version":"10""#), "{platform}");
+    }
 
     #[test]
     fn digest_is_sha256_hex() {

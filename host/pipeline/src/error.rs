@@ -83,6 +83,35 @@ pub enum Error {
     /// asked for cannot run against it.
     #[error("{0}")]
     State(String),
+    /// A push was asked for a release whose stages have not all run (stage at a time).
+    #[error(
+        "`--push`: the release is not complete, stages still to run: {}; the state `{}` was saved",
+        pending.join(", "),
+        state.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+    )]
+    Incomplete {
+        /// The stages still to run.
+        pending: Vec<String>,
+        /// The state directory the stages that ran were saved in.
+        state: Option<PathBuf>,
+    },
+    /// Pushing the published release, or an image tagged beside it, failed; the output is
+    /// complete and a push can be retried from it.
+    #[error(
+        "pushing release `{release}` to `{target}`; the output `{}` is complete, run again to retry the push",
+        out.display()
+    )]
+    Push {
+        /// The release.
+        release: String,
+        /// Where it was pushed.
+        target: String,
+        /// The output directory pushed from.
+        out: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<compose_registry::Error>,
+    },
     /// A host file operation failed (cache, output).
     #[error("{context} `{}`", path.display())]
     Io {

@@ -110,6 +110,18 @@ pub enum Event {
         /// The stage's findings.
         findings: Vec<Finding>,
     },
+    /// A stage was not run: its result was taken from the stage cache, recorded by an
+    /// earlier run with the same inputs (see [`crate::stage_cache`]).
+    StageReused {
+        /// The stage.
+        stage: String,
+        /// Its cache key (sha256 hex).
+        key: String,
+        /// When the result was recorded (RFC 3339).
+        cached: String,
+        /// The findings it reported then.
+        findings: Vec<Finding>,
+    },
     /// A stage was not run: it was granted an optional key that is absent.
     StageSkipped {
         /// The stage.

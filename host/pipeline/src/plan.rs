@@ -26,6 +26,9 @@ pub struct PlannedStage {
     pub spec: StageSpec,
     /// The plugin's imports against the stage's grants (empty when not loaded).
     pub imports: Vec<ImportStatus>,
+    /// Whether the plugin declares that its result depends on more than its inputs (see
+    /// [`crate::stage_cache::NONDETERMINISTIC_SECTION`]): its stage is never reused.
+    pub nondeterministic: bool,
 }
 
 impl PlannedStage {
@@ -202,6 +205,7 @@ pub fn plan_selected(
                 loaded: None,
                 spec,
                 imports: Vec::new(),
+                nondeterministic: crate::stage_cache::declares_nondeterministic(&bytes),
             });
             continue;
         }
@@ -235,6 +239,7 @@ pub fn plan_selected(
             loaded: Some(plugin),
             spec,
             imports,
+            nondeterministic: crate::stage_cache::declares_nondeterministic(&bytes),
         });
     }
     Ok(Plan { stream, stages })

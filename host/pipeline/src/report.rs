@@ -7,7 +7,11 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use quick_junit::{
+    NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite,
+};
 use serde::Serialize;
 
 use compose_runtime::{Finding, Severity};
@@ -87,77 +91,58 @@ impl<'a> Report<'a> {
         let json = serde_json::to_vec_pretty(self).unwrap_or_default();
         vec![
             (REPORT_JSON, json),
-            (JUNIT_XML, self.junit().into_bytes()),
+            (
+                JUNIT_XML,
+                self.junit().map(String::into_bytes).unwrap_or_default(),
+            ),
             (REPORT_MD, self.markdown().into_bytes()),
         ]
     }
 
     /// JUnit XML: one test suite per stage, one test case per finding. Failed errors are
     /// `<failure>`s; failed warnings pass with the warning in `<system-out>`.
-    pub fn junit(&self) -> String {
-        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = writeln!(
-            x,
-            "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\">",
-            escape(&format!("compose {}", self.stream)),
-            self.summary.findings,
-            self.summary.errors
-        );
+    ///
+    /// Written with `quick-junit` (cargo-nextest's writer) rather than by hand: it escapes
+    /// text and replaces the characters XML 1.0 cannot carry, and its output is read by
+    /// `junitparser` (tests/e2e/checks.rs). It costs five small crates beside itself
+    /// (quick-xml, uuid, newtype-uuid, strip-ansi-escapes, vte). The bytes differ from the
+    /// hand-written writer this replaced (indentation, attribute order, `skipped` counts);
+    /// no test or digest pins them: `junit.xml` is outside the release digest.
+    pub fn junit(&self) -> Result<String, quick_junit::SerializeError> {
+        let mut report = JunitReport::new(format!("compose {}", self.stream));
         for stage in self.stages {
-            let failures = stage
-                .findings
-                .iter()
-                .filter(|f| !f.passed && f.severity == Severity::Error)
-                .count();
-            let _ = writeln!(
-                x,
-                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{:.3}\">",
-                escape(&stage.stage),
-                stage.findings.len(),
-                stage.run_millis / 1000.0
+            let mut suite = TestSuite::new(stage.stage.as_str());
+            suite.set_time(
+                Duration::try_from_secs_f64(stage.run_millis / 1000.0).unwrap_or_default(),
             );
-            let _ = writeln!(
-                x,
-                "    <properties><property name=\"plugin\" value=\"{}\"/><property name=\"digest\" value=\"{}\"/></properties>",
-                escape(&stage.plugin),
-                escape(&stage.digest)
-            );
+            suite.add_property(Property::new("plugin", stage.plugin.as_str()));
+            suite.add_property(Property::new("digest", stage.digest.as_str()));
             for f in &stage.findings {
                 let name = match &f.subject {
                     Some(subject) => format!("{}: {subject}", f.check),
                     None => f.check.clone(),
                 };
-                let _ = write!(
-                    x,
-                    "    <testcase classname=\"{}.{}\" name=\"{}\" time=\"0\"",
-                    escape(&stage.stage),
-                    escape(&f.check),
-                    escape(&name)
-                );
-                match (f.passed, f.severity) {
-                    (true, _) => x.push_str("/>\n"),
-                    (false, Severity::Error) => {
-                        let _ = writeln!(
-                            x,
-                            ">\n      <failure type=\"error\" message=\"{}\">{}</failure>\n    </testcase>",
-                            escape(&f.message),
-                            escape(&f.message)
-                        );
-                    }
-                    (false, severity) => {
-                        let _ = writeln!(
-                            x,
-                            ">\n      <system-out>{}: {}</system-out>\n    </testcase>",
-                            severity_name(severity),
-                            escape(&f.message)
-                        );
-                    }
+                let status = if !f.passed && f.severity == Severity::Error {
+                    let mut failure = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    failure
+                        .set_type("error")
+                        .set_message(f.message.as_str())
+                        .set_description(f.message.as_str());
+                    failure
+                } else {
+                    TestCaseStatus::success()
+                };
+                let mut case = TestCase::new(name, status);
+                case.set_classname(format!("{}.{}", stage.stage, f.check))
+                    .set_time(Duration::ZERO);
+                if !f.passed && f.severity != Severity::Error {
+                    case.set_system_out(format!("{}: {}", severity_name(f.severity), f.message));
                 }
+                suite.add_test_case(case);
             }
-            x.push_str("  </testsuite>\n");
+            report.add_test_suite(suite);
         }
-        x.push_str("</testsuites>\n");
-        x
+        report.to_string()
     }
 
     /// Markdown: a summary line, then a table per stage.
@@ -253,24 +238,6 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
-/// Text for XML attributes and content.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 has no escape for most control characters: drop them.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,11 +286,88 @@ mod tests {
     #[test]
     fn junit_escapes_and_marks_failures() {
         let stages = stages();
-        let x = Report::new("s", "4.17.0", None, &stages).junit();
-        assert!(x.contains("tests=\"3\" failures=\"1\""));
-        assert!(x.contains("a&lt;b&gt;&amp;&quot;c&quot;"));
-        assert_eq!(x.matches("<failure ").count(), 1);
-        assert!(x.contains("<system-out>warning: msg &lt;x&gt;</system-out>"));
+        let x = Report::new("s", "4.17.0", None, &stages).junit().unwrap();
+        assert!(
+            x.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"),
+            "{x}"
+        );
+        assert!(
+            x.contains("<testsuites name=\"compose s\" tests=\"3\" skipped=\"0\" failures=\"1\" errors=\"0\">"),
+            "{x}"
+        );
+        assert!(x.contains("a&lt;b&gt;&amp;&quot;c&quot;"), "{x}");
+        assert_eq!(x.matches("<failure ").count(), 1, "{x}");
+        assert!(
+            x.contains("<failure message=\"msg &lt;x&gt;\" type=\"error\">msg &lt;x&gt;</failure>"),
+            "{x}"
+        );
+        assert!(
+            x.contains("<system-out>warning: msg &lt;x&gt;</system-out>"),
+            "{x}"
+        );
+    }
+
+    #[test]
+    fn junit_reads_back_as_what_was_found() {
+        let mut stages = stages();
+        // XML 1.0 cannot carry most control characters: the report must stay well formed.
+        stages[0].findings[1].message = "bell\u{7} and\u{1b}[31m red".into();
+        let x = Report::new("s", "4.17.0", None, &stages).junit().unwrap();
+        let back = quick_junit::Report::deserialize_from_str(&x).unwrap();
+        assert_eq!((back.tests, back.failures, back.errors), (3, 1, 0));
+        let suite = &back.test_suites[0];
+        assert_eq!(suite.name.as_str(), "test");
+        assert_eq!(suite.time, Some(Duration::from_millis(12)));
+        let props: Vec<(&str, &str)> = suite
+            .properties
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            props,
+            [("plugin", "builtin:test-release"), ("digest", "sha256:00")]
+        );
+        let cases: Vec<(&str, &str, bool)> = suite
+            .test_cases
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.classname.as_ref().map_or("", |n| n.as_str()),
+                    matches!(c.status, TestCaseStatus::Success { .. }),
+                )
+            })
+            .collect();
+        assert_eq!(
+            cases,
+            [
+                ("images-pinned: a<b>&\"c\"", "test.images-pinned", true),
+                ("no-rhel-content: a<b>&\"c\"", "test.no-rhel-content", false),
+                ("ubi: a<b>&\"c\"", "test.ubi", true),
+            ]
+        );
+        match &suite.test_cases[1].status {
+            TestCaseStatus::NonSuccess {
+                kind, message, ty, ..
+            } => {
+                assert_eq!(*kind, NonSuccessKind::Failure);
+                assert_eq!(ty.as_ref().map(|t| t.as_str()), Some("error"));
+                let message = message.as_ref().map(|m| m.as_str()).unwrap_or_default();
+                assert!(
+                    message.starts_with("bell") && message.ends_with(" red"),
+                    "{message:?}"
+                );
+                assert!(
+                    !message.contains('\u{7}') && !message.contains('\u{1b}'),
+                    "{message:?}"
+                );
+            }
+            other => panic!("not a failure: {other:?}"),
+        }
+        assert_eq!(
+            suite.test_cases[2].system_out.as_ref().map(|o| o.as_str()),
+            Some("warning: msg <x>")
+        );
     }
 
     #[test]

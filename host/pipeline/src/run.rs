@@ -21,6 +21,7 @@ use crate::plan::{Plan, PlannedStage};
 use crate::report::{self, Report};
 use crate::signing;
 use crate::sources::{LocalFirst, RegistryView, mirrors, parse_reference};
+use crate::stage_cache;
 use crate::state::{JOURNAL, Journal, JournalStage, StageIdentity, StateOptions};
 
 /// How to run.
@@ -38,6 +39,10 @@ pub struct RunOptions {
     /// Stage at a time: carry the run in a state directory and run only the selected stages
     /// (see [`crate::state`]). `None`: run every stage in this process.
     pub state: Option<StateOptions>,
+    /// The stage cache: stages whose inputs did not change since a run recorded them are
+    /// reused (see [`crate::stage_cache`]). `None`: every stage runs and nothing is recorded.
+    /// Stage-at-a-time runs do not use it.
+    pub stage_cache: Option<crate::stage_cache::CacheOptions>,
 }
 
 /// What one stage did.
@@ -197,6 +202,12 @@ pub async fn run(
         digest: digest_fn(mirrors.clone()),
     };
     let current_digest = |release: &Release| build(mirrors.as_ref(), release).map(|(d, _, _)| d);
+    let mut cache = match (&options.stage_cache, &options.state) {
+        (Some(cache), None) => {
+            stage_cache::Run::start(cache, stream, &journal.from_digest, source_date_epoch)
+        }
+        _ => stage_cache::Run::disabled(),
+    };
     let total = plan.stages.len();
     let mut reports = Vec::with_capacity(to_run.len());
     for (i, planned) in plan.stages.iter().enumerate().skip(selected.run.start) {
@@ -220,9 +231,32 @@ pub async fn run(
             });
             entry.skipped = Some(reason);
             journal.stages.push(entry);
+            cache.skipped(&planned.stage.name);
             continue;
         }
         let spec = signing::stage_spec(&planned.spec, &planned.stage, stream, source_date_epoch);
+        cache.next(planned, &spec);
+        if let Some(reused) = cache.reuse(planned, services.registry.as_ref(), &mut release) {
+            signing::after_stage(&planned.stage.name, &mut release, &keys, &current_digest)?;
+            observer.event(&Event::StageReused {
+                stage: planned.stage.name.clone(),
+                key: reused.key,
+                cached: reused.cached,
+                findings: reused.report.findings.clone(),
+            });
+            reports.push(reused.report.clone());
+            entry.report = Some(reused.report);
+            journal.stages.push(entry);
+            continue;
+        }
+        let recording = cache.recording(planned, &release, &services.registry);
+        let stage_services = match &recording {
+            Some(recording) => HostServices {
+                registry: recording.registry(),
+                ..services.clone()
+            },
+            None => services.clone(),
+        };
         observer.event(&Event::StageStarted {
             stage: planned.stage.name.clone(),
             plugin: planned.label.clone(),
@@ -230,7 +264,7 @@ pub async fn run(
             total,
         });
         let outcome = match runtime
-            .run_stage(planned.plugin()?, &spec, release, &services)
+            .run_stage(planned.plugin()?, &spec, release, &stage_services)
             .await
         {
             Ok(outcome) => outcome,
@@ -265,6 +299,9 @@ pub async fn run(
             outcome.findings,
             observer,
         );
+        if let (Some(recording), 0) = (recording, failed) {
+            cache.record(recording, &release, &report);
+        }
         reports.push(report.clone());
         entry.report = Some(report);
         journal.stages.push(entry);
@@ -277,6 +314,7 @@ pub async fn run(
             });
         }
     }
+    cache.finish();
     if options.state.is_some() {
         // Only a saved journal needs them.
         journal.set_attachments(&release.attachments);

@@ -21,14 +21,17 @@ use compose_registry::{OciLayout, Reference, read_release_image};
 use compose_stream::Stream;
 
 use crate::error::{Error, Result};
-use crate::plan::Plan;
 use crate::run::StageReport;
+
+mod check;
+pub use check::StreamInputs;
 
 /// The journal's file name inside a state directory.
 pub const JOURNAL: &str = "journal.json";
 
 /// The journal format version this build writes and reads.
-pub const JOURNAL_VERSION: u32 = 1;
+/// Version 2 added [`Journal::inputs`]; a version 1 state is refused (start a new run).
+pub const JOURNAL_VERSION: u32 = 2;
 
 /// Which stages of the stream one process runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,6 +75,9 @@ pub struct Journal {
     pub from: String,
     /// The base release's manifest digest.
     pub from_digest: String,
+    /// The other stream fields that shape the release, as the first process read them: a
+    /// later process refuses a stream that changed them (see [`Journal::check_matches`]).
+    pub inputs: StreamInputs,
     /// `SOURCE_DATE_EPOCH` of the first process; every later process uses it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_date_epoch: Option<u64>,
@@ -155,6 +161,7 @@ impl Journal {
             release: stream.release.clone(),
             from: stream.from.clone(),
             from_digest: from_digest.to_string(),
+            inputs: StreamInputs::of(stream),
             source_date_epoch,
             stages: Vec::new(),
             public_keys: BTreeMap::new(),
@@ -192,69 +199,6 @@ impl Journal {
             .iter()
             .map(JournalAttachment::to_attachment)
             .collect()
-    }
-
-    /// Checks that this journal belongs to `stream`: same stream, release and base, and every
-    /// stage it recorded is the stream's stage at that position, with the same plugin and
-    /// config. A state made by another stream, or before the stream changed, is refused.
-    pub fn check_matches(&self, plan: &Plan, dir: &Path) -> Result<()> {
-        let stream = &plan.stream;
-        let fresh = || format!("remove `{}` to start a new run", dir.display());
-        for (what, recorded, now) in [
-            ("stream", &self.stream, &stream.name),
-            ("release", &self.release, &stream.release),
-            ("base release", &self.from, &stream.from),
-        ] {
-            if recorded != now {
-                return Err(Error::State(format!(
-                    "the state `{}` is for {what} `{recorded}`, the stream says `{now}`; {}",
-                    dir.display(),
-                    fresh()
-                )));
-            }
-        }
-        if self.stages.len() > plan.stages.len() {
-            return Err(Error::State(format!(
-                "the state `{}` records {} stages, the stream has {}; {}",
-                dir.display(),
-                self.stages.len(),
-                plan.stages.len(),
-                fresh()
-            )));
-        }
-        for (recorded, planned) in self.stages.iter().zip(&plan.stages) {
-            let now = StageIdentity::of(planned);
-            if recorded.stage != now.stage {
-                return Err(Error::State(format!(
-                    "the state `{}` ran stage `{}` where the stream now has `{}`; {}",
-                    dir.display(),
-                    recorded.stage,
-                    now.stage,
-                    fresh()
-                )));
-            }
-            if recorded.plugin_digest != now.plugin_digest {
-                return Err(Error::State(format!(
-                    "stage `{}` ran in the state `{}` with plugin {}, the stream's plugin is now {}; {}",
-                    now.stage,
-                    dir.display(),
-                    recorded.plugin_digest,
-                    now.plugin_digest,
-                    fresh()
-                )));
-            }
-            if recorded.config_digest != now.config_digest {
-                return Err(Error::State(format!(
-                    "stage `{}` ran in the state `{}` with another config ({}, now {}); {}",
-                    now.stage,
-                    dir.display(),
-                    recorded.config_digest,
-                    now.config_digest,
-                    fresh()
-                )));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -313,19 +257,7 @@ pub fn load(dir: &Path) -> Result<Option<LoadedState>> {
         }
         Err(e) => return Err(io(e)),
     };
-    let journal: Journal = serde_json::from_slice(&text).map_err(|e| {
-        Error::State(format!(
-            "`{}` is not a compose journal: {e}",
-            journal_path.display()
-        ))
-    })?;
-    if journal.version != JOURNAL_VERSION {
-        return Err(Error::State(format!(
-            "`{}` has version {}; this compose reads version {JOURNAL_VERSION}",
-            journal_path.display(),
-            journal.version
-        )));
-    }
+    let journal = parse_journal(&text, &journal_path, dir)?;
     let layout = OciLayout::open(dir).map_err(|source| Error::Registry {
         context: format!("opening the state `{}`", dir.display()),
         source: Box::new(source),
@@ -342,6 +274,32 @@ pub fn load(dir: &Path) -> Result<Option<LoadedState>> {
         journal,
         digest: image.digest,
     }))
+}
+
+/// Reads a journal: its version first, so that a journal of another version is refused as
+/// such (and not for a field it lacks or has).
+fn parse_journal(text: &[u8], path: &Path, dir: &Path) -> Result<Journal> {
+    /// Only the version, whatever else the journal holds.
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    let not_a_journal = |e: serde_json::Error| {
+        Error::State(format!(
+            "`{}` is not a compose journal: {e}",
+            path.display()
+        ))
+    };
+    let versioned: Versioned = serde_json::from_slice(text).map_err(not_a_journal)?;
+    if versioned.version != JOURNAL_VERSION {
+        return Err(Error::State(format!(
+            "`{}` has version {}; this compose reads version {JOURNAL_VERSION}: remove `{}` to start a new run",
+            path.display(),
+            versioned.version,
+            dir.display()
+        )));
+    }
+    serde_json::from_slice(text).map_err(not_a_journal)
 }
 
 /// How many stages the journal of the state directory `dir` records, reading nothing else;
@@ -416,6 +374,10 @@ mod tests {
             release: "4.17.0-okd-scos.0".into(),
             from: "quay.io/openshift/okd:4.15".into(),
             from_digest: sha256_digest(b"base"),
+            inputs: StreamInputs {
+                created: Some("2024-03-01T00:00:00Z".into()),
+                ..StreamInputs::default()
+            },
             source_date_epoch: Some(1_700_000_000),
             stages: vec![JournalStage {
                 stage: "sign".into(),
@@ -438,7 +400,7 @@ mod tests {
         assert_eq!(back.attachments().unwrap()[0].data, vec![0, 1, 2, 255]);
         let text = String::from_utf8(bytes)
             .unwrap()
-            .replace("\"version\": 1,", "\"version\": 1, \"surprise\": true,");
+            .replace("\"version\": 2,", "\"version\": 2, \"surprise\": true,");
         assert!(serde_json::from_str::<Journal>(&text).is_err());
     }
 
@@ -471,5 +433,26 @@ mod tests {
         let err = load(dir.path()).err().unwrap().to_string();
         assert!(err.contains("is not a compose state directory"), "{err}");
         assert_eq!(recorded_stages(dir.path()), 0);
+    }
+
+    #[test]
+    fn a_journal_of_another_version_is_refused_naming_the_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        // A version 1 journal: no `inputs`, which this version requires.
+        std::fs::write(
+            dir.path().join(JOURNAL),
+            r#"{"version": 1, "stream": "okd-scos", "release": "4.17.0-okd-scos.0",
+                "from": "quay.io/openshift/okd:4.15", "from_digest": "sha256:00", "stages": []}"#,
+        )
+        .unwrap();
+        let err = load(dir.path()).err().unwrap().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "`{}` has version 1; this compose reads version 2: remove `{}` to start a new run",
+                dir.path().join(JOURNAL).display(),
+                dir.path().display()
+            )
+        );
     }
 }

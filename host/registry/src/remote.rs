@@ -33,6 +33,7 @@ use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 
 mod config;
+mod direct;
 mod failure;
 mod prefetch;
 
@@ -286,6 +287,8 @@ pub struct RemoteRegistry {
     auth: Arc<AuthStore>,
     /// Whether `auth` is the configured store (not the anonymous one of a restricted read).
     with_credentials: bool,
+    /// Reads from the registry while it asks for no credentials.
+    direct: direct::Direct,
     retry: RetryPolicy,
     request_timeout: Duration,
     /// Manifests and small blobs (configs) read so far, by digest: content-addressed, so
@@ -359,6 +362,8 @@ impl RemoteRegistry {
             client,
             auth: Arc::new(config.auth.clone()),
             with_credentials: true,
+            direct: direct::Direct::new(host, plain_http, config)
+                .map_err(|e| Error::Client(format!("for `{host}`: {}", chain(&e))))?,
             retry: config.retry,
             request_timeout: config.request_timeout,
             cache: Arc::new(Mutex::new(BlobCache::default())),
@@ -500,7 +505,7 @@ impl RemoteRegistry {
         let auth = self.registry_auth(reference);
         let got = self
             .retry(reference, "reading the manifest of", || {
-                self.client.pull_manifest_raw(&image, &auth, ACCEPT)
+                self.pull_manifest(&image, &auth)
             })
             .await?;
         let (bytes, _) = got.ok_or_else(|| self.not_found(reference))?;
@@ -525,7 +530,7 @@ impl RemoteRegistry {
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(&digest, &bytes);
         }
-        Ok((bytes.to_vec(), digest))
+        Ok((bytes, digest))
     }
 
     fn cached_manifest(&self, digest: &str) -> Option<Vec<u8>> {
@@ -540,17 +545,10 @@ impl RemoteRegistry {
         }
         let image = self.oci_reference(reference);
         let auth = self.registry_auth(reference);
-        self.client
-            .store_auth_if_needed(image.resolve_registry(), &auth)
-            .await;
         let operation = format!("reading blob `{digest}` of");
         let got = self
-            .retry(reference, &operation, || async {
-                let mut bytes: Vec<u8> = Vec::new();
-                self.client
-                    .pull_blob(&image, digest, &mut bytes)
-                    .await
-                    .map(|()| bytes)
+            .retry(reference, &operation, || {
+                self.pull_blob(&image, &auth, digest)
             })
             .await;
         let bytes = match got {

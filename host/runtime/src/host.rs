@@ -204,6 +204,8 @@ pub(crate) struct StageState {
     pub plugin: String,
     pub wasi: WasiCtx,
     pub table: ResourceTable,
+    /// The deny-only `wasi:http` (see `deny.rs`).
+    pub http: crate::deny::Http,
     pub limiter: MemoryLimiter,
     /// What the stage has written, against its output limit.
     pub output: OutputBudget,

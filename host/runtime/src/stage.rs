@@ -147,6 +147,7 @@ impl Runtime {
             plugin: plugin.label().to_string(),
             wasi: wasi.build(),
             table: ResourceTable::new(),
+            http: crate::deny::Http::new(stage, plugin.label()),
             limiter: MemoryLimiter::new(limits.memory),
             output: OutputBudget::new(limits.output, &release),
             stopped: None,

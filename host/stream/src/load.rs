@@ -615,6 +615,7 @@ impl Validator<'_> {
             trust: st.trust.as_ref().map(|list| {
                 crate::trust::trusted_keys(&self.dir, list, "stage `trust`", &mut self.problems)
             }),
+            cache: st.cache.as_ref().is_none_or(|c| *c.get_ref()),
         }
     }
 

@@ -161,4 +161,8 @@ pub struct Stage {
     /// The keys this stage's `oci://` plugin must be signed by: the stage's own `trust`, else
     /// the stream's `[trust] plugins`; `None` when neither says (no policy).
     pub trust: Option<Vec<TrustedKey>>,
+    /// Whether a rerun may reuse this stage's cached result (`cache` in the stream file,
+    /// default `true`). `false`: the stage always runs (and its result is not recorded), as
+    /// for a stage whose plugin reads the clock or randomness on purpose.
+    pub cache: bool,
 }

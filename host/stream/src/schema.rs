@@ -119,6 +119,10 @@ pub struct StageSection {
     /// the stream's `[trust] plugins` for it.
     #[serde(default)]
     pub trust: Option<Vec<Spanned<String>>>,
+    /// Whether a rerun may reuse this stage's cached result (default `true`); `false` for a
+    /// stage whose result depends on more than its inputs (see [`crate::model::Stage::cache`]).
+    #[serde(default)]
+    pub cache: Option<Spanned<bool>>,
 }
 
 /// `grants = { … }` of a stage. Nothing is granted by default.

@@ -284,11 +284,12 @@ fn too_many_requests_is_retried_after_a_pause() {
 
 #[test]
 fn silent_and_trickling_registries_are_given_up_on() {
-    for answer in [0, 1] {
+    // Silent on manifests, trickling them, and silent from `/v2/` on (the probe too).
+    for answer in [0, 1, 2] {
         let fake = fake(move |head, _| {
-            if head.starts_with("GET /v2/ ") {
+            if head.starts_with("GET /v2/ ") && answer != 2 {
                 response("200 OK", &[], b"{}")
-            } else if answer == 0 {
+            } else if answer != 1 {
                 Answer::Silent
             } else {
                 Answer::Trickle
@@ -469,3 +470,5 @@ fn a_failed_read_ahead_is_left_for_the_read_to_report() {
         Err(Error::NotFound { .. })
     ));
 }
+
+mod direct;

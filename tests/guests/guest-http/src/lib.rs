@@ -1,11 +1,11 @@
 //! A stage that tries the network through `wasi:http` (as `fetch()` in a JavaScript stage
 //! does): it builds a GET request for `https://example.com/` and sends it with
-//! `outgoing-handler.handle`. compose links `wasi:http` deny-only, so the call must come back
-//! as `error-code.HTTP-request-denied`; the stage reports what it got as a finding, and fails
-//! (with an `err`) if the request was ever accepted.
+//! `outgoing-handler.handle`. compose links `wasi:http` deny-only, so the call, or the response
+//! future it returns, must come back as `error-code.HTTP-request-denied`; the stage reports what
+//! it got as a finding, and fails (with an `err`) if a response ever arrived.
 //!
 //! Imports `wasi:http/types`, `wasi:http/outgoing-handler` (the WIT vendored in
-//! `host/runtime/wit-deny/`) and `log`.
+//! `wit/`, wasi:http 0.2.12) and `log`.
 
 use bindings::exports::okd::compose::stage::{Finding, Guest, Info, Severity};
 use bindings::okd::compose::log::{Level, log};
@@ -25,7 +25,7 @@ mod bindings {
                 export okd:compose/stage@0.1.0;
             }
         ",
-        path: ["../../../wit/deps/okd-compose@0.1.0", "../../../host/runtime/wit-deny"],
+        path: ["../../../wit/deps/okd-compose@0.1.0", "wit"],
         world: "okd-test:guest/http-caller",
         generate_all,
     });
@@ -60,18 +60,24 @@ impl Guest for HttpCaller {
             return Err("the host refused to build the request".into());
         }
         let body = request.body().is_ok();
-        match handle(request, None) {
-            Ok(_) => Err("the host accepted an outgoing HTTP request".into()),
-            Err(code) => {
-                log(Level::Info, &format!("guest-http: refused with {code:?}"));
-                Ok(vec![Finding {
-                    check: "http-denied".into(),
-                    passed: matches!(code, ErrorCode::HttpRequestDenied),
-                    severity: Severity::Error,
-                    subject: Some("https://example.com/".into()),
-                    message: format!("outgoing-handler.handle: {code:?}; body stream: {body}"),
-                }])
+        // A host may refuse at once, or hand out a future that resolves to the refusal.
+        let code = match handle(request, None) {
+            Err(code) => code,
+            Ok(response) => {
+                response.subscribe().block();
+                match response.get() {
+                    Some(Ok(Err(code))) => code,
+                    _ => return Err("the host accepted an outgoing HTTP request".into()),
+                }
             }
-        }
+        };
+        log(Level::Info, &format!("guest-http: refused with {code:?}"));
+        Ok(vec![Finding {
+            check: "http-denied".into(),
+            passed: matches!(code, ErrorCode::HttpRequestDenied),
+            severity: Severity::Error,
+            subject: Some("https://example.com/".into()),
+            message: format!("outgoing-handler.handle: {code:?}; body stream: {body}"),
+        }])
     }
 }

@@ -1,0 +1,256 @@
+//! Incremental reruns: every stage's result is recorded, keyed by what determines it, and a
+//! rerun reuses the longest prefix of stages whose inputs did not change.
+//!
+//! What determines a stage's result is in its key (see [`key`]): the key of the stage before
+//! it (so, in the end, the base release and the stream fields the working payload is made
+//! from), its plugin, its config, grants, limits and granted files, and the compose build.
+//! The registry answers it got are recorded in its entry and asked again before it is reused.
+//! An entry holds the stage's effect as a delta against its input and its report; reusing a
+//! stage applies the delta, so the release is the one a full run makes, byte for byte.
+//!
+//! Never reused: a stage granted keys (it signs: a signature is made again, by the key), a
+//! stage with `cache = false` in the stream, and a stage whose plugin declares itself
+//! non-deterministic with a [`NONDETERMINISTIC_SECTION`] custom section. Every stage after
+//! the first one that runs runs too. Stage-at-a-time runs (`--state`) do not use the cache.
+
+mod delta;
+mod key;
+mod record;
+mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use compose_payload::Release;
+use compose_runtime::{RegistryQuery, StageSpec};
+use compose_stream::Stream;
+
+use crate::plan::PlannedStage;
+use crate::run::StageReport;
+
+pub use key::{NONDETERMINISTIC_SECTION, declares_nondeterministic};
+pub use store::{DEFAULT_MAX_BYTES, Error, SIZE_ENV};
+
+/// Where the stage cache is and whether a run may reuse it.
+#[derive(Debug, Clone)]
+pub struct CacheOptions {
+    /// The cache directory (`<cache dir>/stages`, beside the compiled plugins).
+    pub dir: PathBuf,
+    /// Whether entries may be reused (`false`: `--no-cache`, every stage runs and its entry
+    /// is written again).
+    pub reuse: bool,
+}
+
+impl CacheOptions {
+    /// The stage cache inside the cache directory `cache_dir`.
+    pub fn in_cache_dir(cache_dir: &std::path::Path, reuse: bool) -> Self {
+        CacheOptions {
+            dir: cache_dir.join("stages"),
+            reuse,
+        }
+    }
+}
+
+/// A stage reused from the cache.
+pub(crate) struct Reused {
+    /// Its key.
+    pub key: String,
+    /// When its entry was recorded (RFC 3339).
+    pub cached: String,
+    /// Its report, as recorded (run times zero: it did not run).
+    pub report: StageReport,
+}
+
+/// A stage about to run whose result will be recorded.
+pub(crate) struct Recording {
+    key: String,
+    before: delta::Snapshot,
+    registry: Arc<record::Recording>,
+}
+
+impl Recording {
+    /// The registry the stage must be given (it records the queries).
+    pub fn registry(&self) -> Arc<dyn RegistryQuery> {
+        self.registry.clone()
+    }
+}
+
+/// The cache as one run goes through its stages.
+pub(crate) struct Run {
+    store: Option<store::Store>,
+    /// The key of the last stage (or of the prepared payload); `None`: not computable, the
+    /// rest of the run is not recorded.
+    key: Option<String>,
+    /// Whether stages may still be reused (no stage ran yet).
+    reusing: bool,
+    /// The snapshot of the payload as it stands, when the last stage was recorded.
+    snapshot: Option<delta::Snapshot>,
+    /// Whether something was written (the size bound is then checked).
+    wrote: bool,
+}
+
+/// Whether a stage's result may be reused at all.
+fn reusable(planned: &PlannedStage) -> bool {
+    planned.stage.cache && planned.stage.grants.keys.is_empty() && !planned.nondeterministic
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Run {
+    /// No cache: every stage runs and nothing is recorded.
+    pub fn disabled() -> Self {
+        Run {
+            store: None,
+            key: None,
+            reusing: false,
+            snapshot: None,
+            wrote: false,
+        }
+    }
+
+    /// The cache of a run of `stream` from the base release `base_digest`.
+    pub fn start(
+        options: &CacheOptions,
+        stream: &Stream,
+        base_digest: &str,
+        source_date_epoch: Option<u64>,
+    ) -> Self {
+        let Some(store) = store::Store::open(&options.dir) else {
+            return Run::disabled();
+        };
+        Run {
+            store: Some(store),
+            key: key::base_key(stream, base_digest, source_date_epoch),
+            reusing: options.reuse,
+            snapshot: None,
+            wrote: false,
+        }
+    }
+
+    /// A stage was skipped (it changed nothing).
+    pub fn skipped(&mut self, stage: &str) {
+        self.key = self.key.as_deref().and_then(|k| key::skipped_key(k, stage));
+    }
+
+    /// Moves on to `planned` (run with `spec`): computes its key. Call once per stage that is
+    /// not skipped, before [`Run::reuse`] or [`Run::record`].
+    pub fn next(&mut self, planned: &PlannedStage, spec: &StageSpec) {
+        if self.store.is_none() {
+            return;
+        }
+        self.key = self
+            .key
+            .as_deref()
+            .and_then(|k| key::stage_key(k, &planned.digest, spec));
+    }
+
+    /// Applies the stage's recorded result to `release` if it may be reused and every
+    /// registry answer it got is still the same; otherwise leaves `release` as it is, and
+    /// every later stage runs.
+    pub fn reuse(
+        &mut self,
+        planned: &PlannedStage,
+        registry: &dyn RegistryQuery,
+        release: &mut Release,
+    ) -> Option<Reused> {
+        let hit = self.lookup(planned, registry, release);
+        if hit.is_none() {
+            self.reusing = false;
+        }
+        hit
+    }
+
+    fn lookup(
+        &mut self,
+        planned: &PlannedStage,
+        registry: &dyn RegistryQuery,
+        release: &mut Release,
+    ) -> Option<Reused> {
+        if !self.reusing || !reusable(planned) {
+            return None;
+        }
+        let store = self.store.as_ref()?;
+        let key = self.key.as_deref()?;
+        let entry = store.entry(key)?;
+        if entry.report.stage != planned.stage.name
+            || !record::same_answers(registry, &entry.queries)
+        {
+            return None;
+        }
+        let resolved = entry.delta.resolve(&|hex| store.blob(hex))?;
+        resolved.apply(release);
+        store.touch(&entry);
+        self.snapshot = None;
+        let mut report = entry.report;
+        report.plugin = planned.label.clone();
+        report.instantiate_millis = 0.0;
+        report.run_millis = 0.0;
+        Some(Reused {
+            key: entry.key,
+            cached: compose_payload::timestamp::format_rfc3339_utc(entry.created),
+            report,
+        })
+    }
+
+    /// Starts recording a stage about to run on `release`; `None` when its result will not be
+    /// recorded (see [`reusable`]), and then the payload's snapshot is dropped.
+    pub fn recording(
+        &mut self,
+        planned: &PlannedStage,
+        release: &Release,
+        registry: &Arc<dyn RegistryQuery>,
+    ) -> Option<Recording> {
+        self.reusing = false;
+        let key = match (&self.store, &self.key) {
+            (Some(_), Some(key)) if reusable(planned) => key.clone(),
+            _ => {
+                self.snapshot = None;
+                return None;
+            }
+        };
+        let before = self
+            .snapshot
+            .take()
+            .unwrap_or_else(|| delta::Snapshot::of(release));
+        Some(Recording {
+            key,
+            before,
+            registry: Arc::new(record::Recording::new(registry.clone())),
+        })
+    }
+
+    /// Records what a stage did: `release` is its output, `report` its report (its findings
+    /// all passed, or failed without severity `error`). A failure to write is a warning.
+    pub fn record(&mut self, recording: Recording, release: &Release, report: &StageReport) {
+        let Some(store) = &self.store else { return };
+        let (delta, blobs, after) = delta::Delta::between(&recording.before, release);
+        self.snapshot = Some(after);
+        let Some(queries) = recording.registry.queries() else {
+            return;
+        };
+        let entry = store::Entry {
+            format: key::FORMAT,
+            key: recording.key,
+            stage: report.stage.clone(),
+            created: now(),
+            queries,
+            delta,
+            report: report.clone(),
+        };
+        match store.write(&entry, &blobs) {
+            Ok(()) => self.wrote = true,
+            Err(e) => tracing::warn!("the stage cache: {e}"),
+        }
+    }
+
+    /// Ends the run: keeps the cache under its size bound.
+    pub fn finish(self) {
+        if let (Some(store), true) = (&self.store, self.wrote) {
+            store.evict();
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The registry answers a stage got: recorded while it runs, asked again before its entry is
+//! reused (from memory: the run read every component image ahead).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use compose_runtime::RegistryQuery;
+
+/// One query and the sha256 (hex) of its answer (an error answer included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Query {
+    /// `resolve` or `image-config`.
+    pub kind: String,
+    /// The reference asked about.
+    pub reference: String,
+    /// sha256 hex of the answer.
+    pub answer: String,
+}
+
+/// The digest of one answer: `ok` or `err` and the text.
+fn answer_digest(answer: &Result<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    match answer {
+        Ok(text) => {
+            hasher.update(b"ok\0");
+            hasher.update(text.as_bytes());
+        }
+        Err(text) => {
+            hasher.update(b"err\0");
+            hasher.update(text.as_bytes());
+        }
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Asks `registry` one query.
+fn ask(
+    registry: &dyn RegistryQuery,
+    kind: &str,
+    reference: &str,
+) -> Option<Result<String, String>> {
+    match kind {
+        "resolve" => Some(registry.resolve(reference)),
+        "image-config" => Some(registry.image_config(reference)),
+        _ => None,
+    }
+}
+
+/// A registry that records what it is asked and what it answers.
+pub(crate) struct Recording {
+    inner: Arc<dyn RegistryQuery>,
+    /// (kind, reference) → answer digest; `None` once one query got two different answers.
+    seen: Mutex<Option<BTreeMap<(String, String), String>>>,
+}
+
+impl Recording {
+    /// Records the queries `inner` answers.
+    pub fn new(inner: Arc<dyn RegistryQuery>) -> Self {
+        Recording {
+            inner,
+            seen: Mutex::new(Some(BTreeMap::new())),
+        }
+    }
+
+    fn note(&self, kind: &str, reference: &str, answer: &Result<String, String>) {
+        let digest = answer_digest(answer);
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        let Some(map) = seen.as_mut() else { return };
+        let key = (kind.to_string(), reference.to_string());
+        match map.get(&key).cloned() {
+            Some(old) if old != digest => *seen = None,
+            Some(_) => {}
+            None => {
+                map.insert(key, digest);
+            }
+        }
+    }
+
+    /// The queries, sorted; `None` when an answer changed during the run (nothing to rely
+    /// on: the stage is not recorded).
+    pub fn queries(&self) -> Option<Vec<Query>> {
+        let seen = self.seen.lock().ok()?;
+        Some(
+            seen.as_ref()?
+                .iter()
+                .map(|((kind, reference), answer)| Query {
+                    kind: kind.clone(),
+                    reference: reference.clone(),
+                    answer: answer.clone(),
+                })
+                .collect(),
+        )
+    }
+}
+
+impl RegistryQuery for Recording {
+    fn resolve(&self, reference: &str) -> Result<String, String> {
+        let answer = self.inner.resolve(reference);
+        self.note("resolve", reference, &answer);
+        answer
+    }
+
+    fn image_config(&self, reference: &str) -> Result<String, String> {
+        let answer = self.inner.image_config(reference);
+        self.note("image-config", reference, &answer);
+        answer
+    }
+}
+
+/// Whether `registry` still gives every recorded answer.
+pub(crate) fn same_answers(registry: &dyn RegistryQuery, queries: &[Query]) -> bool {
+    queries.iter().all(|q| {
+        ask(registry, &q.kind, &q.reference).is_some_and(|a| answer_digest(&a) == q.answer)
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    struct Fixed(Mutex<String>);
+
+    impl RegistryQuery for Fixed {
+        fn resolve(&self, reference: &str) -> Result<String, String> {
+            if reference.contains("missing") {
+                return Err("not found".into());
+            }
+            Ok(self.0.lock().unwrap().clone())
+        }
+        fn image_config(&self, _reference: &str) -> Result<String, String> {
+            Ok("{}".into())
+        }
+    }
+
+    #[test]
+    fn answers_are_recorded_and_checked_again() {
+        let registry = Arc::new(Fixed(Mutex::new("sha256:aa".into())));
+        let recording = Recording::new(registry.clone());
+        recording.resolve("quay.io/okd/a:1").unwrap();
+        recording.resolve("quay.io/okd/a:1").unwrap();
+        recording.resolve("quay.io/okd/missing:1").unwrap_err();
+        recording.image_config("quay.io/okd/a:1").unwrap();
+        let queries = recording.queries().unwrap();
+        assert_eq!(queries.len(), 3);
+        assert!(same_answers(registry.as_ref(), &queries));
+        *registry.0.lock().unwrap() = "sha256:bb".into();
+        assert!(!same_answers(registry.as_ref(), &queries));
+    }
+
+    #[test]
+    fn an_answer_that_changes_during_the_run_records_nothing() {
+        let registry = Arc::new(Fixed(Mutex::new("sha256:aa".into())));
+        let recording = Recording::new(registry.clone());
+        recording.resolve("quay.io/okd/a:1").unwrap();
+        *registry.0.lock().unwrap() = "sha256:bb".into();
+        recording.resolve("quay.io/okd/a:1").unwrap();
+        assert!(recording.queries().is_none());
+    }
+}

@@ -1,0 +1,307 @@
+//! Incremental reruns: a rerun reuses the stages whose inputs did not change (the stage
+//! cache) and publishes the release a full run publishes.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::support::*;
+
+/// A copy of `streams/scos.toml` (with its overlays, and the sample mirror linked) in a
+/// directory of its own under the scratch; returns the stream file.
+fn scos_copy(s: &Scratch, name: &str) -> PathBuf {
+    let root = s.path().join(name);
+    let streams = root.join("streams");
+    copy_dir(&repo().join("streams/overlays"), &streams.join("overlays"));
+    std::fs::create_dir_all(root.join("examples")).unwrap();
+    std::os::unix::fs::symlink(repo().join("examples/mirror"), root.join("examples/mirror"))
+        .unwrap();
+    let stream = streams.join("scos.toml");
+    std::fs::copy(repo().join("streams/scos.toml"), &stream).unwrap();
+    stream
+}
+
+/// `compose --json run STREAM --out OUT [extra]`, which must succeed.
+fn run(s: &Scratch, stream: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--json",
+        "run",
+        stream.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = s.compose(&args);
+    ok(&o);
+    o
+}
+
+/// The stages an event of kind `name` names, in order.
+fn stages(o: &Output, name: &str) -> Vec<String> {
+    stdout(o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == name)
+        .map(|e| e["stage"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The published digest (the `published` event).
+fn digest(o: &Output) -> String {
+    stdout(o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "published")
+        .and_then(|e| e["digest"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no published event: {}", stdout(o)))
+}
+
+/// Every file of an output except the reports and the provenance (they hold times).
+fn release_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(p, _)| {
+            !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("report.json" | "junit.xml" | "report.md" | "provenance.json")
+            )
+        })
+        .map(|(p, b)| (p.strip_prefix(dir).unwrap().to_path_buf(), b))
+        .collect()
+}
+
+/// Appends a table to the `test` stage's config (the last table of scos.toml) that changes
+/// its config, not what it checks.
+fn change_test_config(stream: &Path) {
+    let mut text = std::fs::read_to_string(stream).unwrap();
+    assert!(
+        text.trim_end()
+            .ends_with("extensions-image = \"stream-coreos-extensions\"")
+    );
+    text.push_str("\n[stage.config.checks.no-duplicate-tags]\nseverity = \"warning\"\n");
+    std::fs::write(stream, text).unwrap();
+}
+
+#[test]
+fn changing_only_the_test_config_reruns_only_test_and_publishes_the_full_run_release() {
+    let s = Scratch::new();
+    let stream = scos_copy(&s, "a");
+    let first = run(&s, &stream, &s.path().join("out-1"), &[]);
+    assert_eq!(stages(&first, "stage-reused"), Vec::<String>::new());
+    assert_eq!(
+        stages(&first, "stage-finished"),
+        ["select", "swap-os", "patch", "test"]
+    );
+
+    change_test_config(&stream);
+    let rerun_out = s.path().join("out-2");
+    let rerun = run(&s, &stream, &rerun_out, &[]);
+    assert_eq!(
+        stages(&rerun, "stage-reused"),
+        ["select", "swap-os", "patch"],
+        "{}",
+        stdout(&rerun)
+    );
+    assert_eq!(stages(&rerun, "stage-finished"), ["test"]);
+    assert_eq!(stages(&rerun, "stage-skipped"), ["sign"]);
+
+    // A full run of the changed stream, in a scratch with an empty stage cache.
+    let fresh = Scratch::new();
+    let fresh_stream = scos_copy(&fresh, "b");
+    std::fs::copy(&stream, &fresh_stream).unwrap();
+    let fresh_out = fresh.path().join("out");
+    let full = run(&fresh, &fresh_stream, &fresh_out, &[]);
+    assert!(stages(&full, "stage-reused").is_empty());
+    assert_eq!(digest(&rerun), digest(&full));
+    assert_eq!(release_files(&rerun_out), release_files(&fresh_out));
+
+    // Reused stages keep their findings in the report.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rerun_out.join("report.json")).unwrap()).unwrap();
+    let text = report.to_string();
+    assert!(text.contains("\"select\""), "{text}");
+
+    // The plain output says which stages were reused.
+    let plain = s.compose(&[
+        "run",
+        stream.to_str().unwrap(),
+        "--out",
+        s.path().join("out-3").to_str().unwrap(),
+    ]);
+    ok(&plain);
+    let err = stderr(&plain) + &stdout(&plain);
+    assert!(err.contains("stage   select: reused (cached 20"), "{err}");
+    assert!(err.contains("stage   test: reused (cached 20"), "{err}");
+}
+
+#[test]
+fn a_changed_overlay_file_reruns_patch_and_later() {
+    let s = Scratch::new();
+    let stream = scos_copy(&s, "a");
+    run(&s, &stream, &s.path().join("out-1"), &[]);
+    let overlay = stream
+        .parent()
+        .unwrap()
+        .join("overlays/scos/0000_50_okd-scos_00_stream-info_configmap.yaml");
+    let text = std::fs::read_to_string(&overlay).unwrap();
+    std::fs::write(&overlay, format!("{text}\n# changed\n")).unwrap();
+    let rerun = run(&s, &stream, &s.path().join("out-2"), &[]);
+    assert_eq!(stages(&rerun, "stage-reused"), ["select", "swap-os"]);
+    assert_eq!(stages(&rerun, "stage-finished"), ["patch", "test"]);
+    // Nothing changed since: everything is reused.
+    let again = run(&s, &stream, &s.path().join("out-3"), &[]);
+    assert_eq!(
+        stages(&again, "stage-reused"),
+        ["select", "swap-os", "patch", "test"]
+    );
+    assert_eq!(digest(&again), digest(&rerun));
+}
+
+#[test]
+fn no_cache_runs_every_stage_and_still_records() {
+    let s = Scratch::new();
+    let stream = scos_copy(&s, "a");
+    let first = run(&s, &stream, &s.path().join("out-1"), &[]);
+    let forced = run(&s, &stream, &s.path().join("out-2"), &["--no-cache"]);
+    assert!(stages(&forced, "stage-reused").is_empty());
+    assert_eq!(
+        stages(&forced, "stage-finished"),
+        ["select", "swap-os", "patch", "test"]
+    );
+    assert_eq!(digest(&forced), digest(&first));
+    // Recorded again: a stage cache emptied before `--no-cache` is filled by it.
+    std::fs::remove_dir_all(s.path().join("cache/stages")).unwrap();
+    run(&s, &stream, &s.path().join("out-3"), &["--no-cache"]);
+    let after = run(&s, &stream, &s.path().join("out-4"), &[]);
+    assert_eq!(
+        stages(&after, "stage-reused"),
+        ["select", "swap-os", "patch", "test"]
+    );
+}
+
+#[test]
+fn a_corrupt_entry_or_blob_is_a_miss() {
+    let s = Scratch::new();
+    let stream = scos_copy(&s, "a");
+    let first = run(&s, &stream, &s.path().join("out-1"), &[]);
+    let cache = s.path().join("cache/stages");
+    // Truncate every entry, as a full disk would (a killed process leaves only temporaries).
+    let mut entries = 0;
+    for e in std::fs::read_dir(cache.join("entries")).unwrap() {
+        let path = e.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        entries += 1;
+    }
+    assert_eq!(entries, 4, "one entry per stage that ran");
+    std::fs::write(cache.join("blobs/.tmp-1-0-left-by-a-killed-run"), b"half").unwrap();
+    let rerun = run(&s, &stream, &s.path().join("out-2"), &[]);
+    assert!(
+        stages(&rerun, "stage-reused").is_empty(),
+        "{}",
+        stdout(&rerun)
+    );
+    assert_eq!(digest(&rerun), digest(&first));
+    // The run wrote the entries again.
+    let again = run(&s, &stream, &s.path().join("out-3"), &[]);
+    assert_eq!(stages(&again, "stage-reused").len(), 4);
+
+    // A blob whose bytes changed: the stage that needs it runs (the manifests `patch` wrote).
+    let mut forged_blobs = 0;
+    for e in std::fs::read_dir(cache.join("entries")).unwrap() {
+        let entry: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+        if entry["stage"] != "patch" {
+            continue;
+        }
+        for hex in entry["delta"]["manifests-put"]
+            .as_object()
+            .unwrap()
+            .values()
+        {
+            let path = cache.join("blobs").join(hex.as_str().unwrap());
+            std::fs::write(&path, b"kind: Forged\n").unwrap();
+            forged_blobs += 1;
+        }
+    }
+    assert!(forged_blobs > 0);
+    let forged = run(&s, &stream, &s.path().join("out-4"), &[]);
+    assert_eq!(stages(&forged, "stage-reused"), ["select", "swap-os"]);
+    assert_eq!(digest(&forged), digest(&first));
+}
+
+#[test]
+fn two_runs_at_once_share_the_cache() {
+    let s = Scratch::new();
+    let stream = scos_copy(&s, "a");
+    let spawn = |out: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_compose"));
+        command
+            .args(["--json", "run", stream.to_str().unwrap(), "--out"])
+            .arg(s.path().join(out))
+            .current_dir(repo())
+            .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
+            .env("CI", "true")
+            .env("HOME", s.path());
+        without_host_env(&mut command);
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<_> = (0..2).map(|i| spawn(&format!("out-{i}"))).collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outputs {
+        ok(o);
+    }
+    let after = run(&s, &stream, &s.path().join("out-after"), &[]);
+    assert_eq!(stages(&after, "stage-reused").len(), 4);
+    for o in &outputs {
+        assert_eq!(digest(o), digest(&after));
+    }
+}
+
+#[test]
+fn a_stage_declared_nondeterministic_or_not_cached_always_runs() {
+    let s = Scratch::new();
+    let stream = scos_copy(&s, "a");
+    // A plugin declaring itself non-deterministic as the README says (`guest-nondeterministic`:
+    // a `#[link_section]` static, through the real Rust toolchain and componentization).
+    let text = std::fs::read_to_string(&stream).unwrap().replacen(
+        "[[stage]]\nname = \"sign\"",
+        &format!(
+            "[[stage]]\nname = \"nondeterministic\"\nplugin = \"{}\"\n\n[[stage]]\nname = \"sign\"",
+            crate::sandbox::guest("guest-nondeterministic")
+        ),
+        1,
+    );
+    std::fs::write(&stream, &text).unwrap();
+    let first = run(&s, &stream, &s.path().join("out-1"), &[]);
+    let rerun = run(&s, &stream, &s.path().join("out-2"), &[]);
+    assert_eq!(
+        stages(&rerun, "stage-reused"),
+        ["select", "swap-os", "patch"]
+    );
+    assert_eq!(
+        stages(&rerun, "stage-finished"),
+        ["nondeterministic", "test"]
+    );
+    assert_eq!(digest(&rerun), digest(&first));
+    // `cache = false` in the stream: that stage runs, and so does every stage after it.
+    let text = text.replacen(
+        "name = \"swap-os\"\n",
+        "name = \"swap-os\"\ncache = false\n",
+        1,
+    );
+    std::fs::write(&stream, &text).unwrap();
+    let uncached = run(&s, &stream, &s.path().join("out-3"), &[]);
+    assert_eq!(stages(&uncached, "stage-reused"), ["select"]);
+    assert_eq!(
+        stages(&uncached, "stage-finished"),
+        ["swap-os", "patch", "nondeterministic", "test"]
+    );
+    assert_eq!(digest(&uncached), digest(&first));
+}
