@@ -55,20 +55,6 @@ fn digest(o: &Output) -> String {
         .unwrap_or_else(|| panic!("no published event: {}", stdout(o)))
 }
 
-/// Every file of an output except the reports and the provenance (they hold times).
-fn release_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    snapshot(dir)
-        .into_iter()
-        .filter(|(p, _)| {
-            !matches!(
-                p.file_name().and_then(|n| n.to_str()),
-                Some("report.json" | "junit.xml" | "report.md" | "provenance.json")
-            )
-        })
-        .map(|(p, b)| (p.strip_prefix(dir).unwrap().to_path_buf(), b))
-        .collect()
-}
-
 /// Appends a table to the `test` stage's config (the last table of scos.toml) that changes
 /// its config, not what it checks.
 fn change_test_config(stream: &Path) {

@@ -2,7 +2,7 @@
 //! the release one `compose run` publishes, byte for byte; and a state is refused, untouched,
 //! whenever it cannot carry the run on.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use crate::signing::keys;
@@ -41,21 +41,6 @@ fn printed_digest(o: &Output) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
-}
-
-/// Every file of an output layout except the reports and the (unsigned) provenance statement
-/// (they hold timings).
-fn release_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    snapshot(dir)
-        .into_iter()
-        .filter(|(p, _)| {
-            !matches!(
-                p.file_name().and_then(|n| n.to_str()),
-                Some("report.json" | "junit.xml" | "report.md" | "provenance.json")
-            )
-        })
-        .map(|(p, b)| (p.strip_prefix(dir).unwrap().to_path_buf(), b))
-        .collect()
 }
 
 fn journal(state: &Path) -> serde_json::Value {

@@ -329,3 +329,18 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// Every file of an output layout, by path relative to `dir`, except the reports and the
+/// (unsigned) provenance statement, which hold timings.
+pub fn release_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(p, _)| {
+            !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("report.json" | "junit.xml" | "report.md" | "provenance.json")
+            )
+        })
+        .map(|(p, b)| (p.strip_prefix(dir).unwrap().to_path_buf(), b))
+        .collect()
+}
