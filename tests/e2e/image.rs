@@ -16,60 +16,95 @@ const EPOCH: &str = "1700000000";
 /// The image's default tag: the compose version.
 const TAG: &str = env!("CARGO_PKG_VERSION");
 
-/// Builds the static compose once per test process (`cargo build --profile dist --locked --target
-/// x86_64-unknown-linux-musl --bin compose` in the repository, the workspace's target
-/// directory) and returns `target/x86_64-unknown-linux-musl/dist/compose`.
+/// The static compose the image tests put into images, once per test process.
+///
+/// When the tests were built for `x86_64-unknown-linux-musl` (as CI builds them: one compile
+/// serves every test), the compose under test is itself static: it is used, stripped as the
+/// `dist` profile strips it, into `target/tmp/`. Otherwise the static binary is built here
+/// (`cargo build --profile dist --locked --target x86_64-unknown-linux-musl --bin compose` in
+/// the repository, the workspace's target directory) and
+/// `target/x86_64-unknown-linux-musl/dist/compose` returned.
 pub(crate) fn static_compose() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-        let sysroot = Command::new(&rustc)
-            .args(["--print", "sysroot"])
-            .output()
-            .expect("rustc runs");
-        let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-        assert!(
-            sysroot.join("lib/rustlib").join(MUSL).is_dir(),
-            "the Rust target `{MUSL}` is not installed (no `{}`): run `.ci/run` or `rustup target add {MUSL}`",
-            sysroot.join("lib/rustlib").join(MUSL).display()
-        );
-        let musl_gcc = Command::new("sh")
-            .args(["-c", "command -v musl-gcc"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            musl_gcc,
-            "`musl-gcc` is missing (the static build compiles C code with it): run `.ci/run` or `apt-get install -y musl-tools`"
-        );
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .args(["build", "--profile", "dist", "--locked", "--target", MUSL])
-            .args(["--bin", "compose"])
-            .current_dir(repo());
-        // What would point the nested build elsewhere or change how it compiles.
-        for var in [
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "CARGO_TARGET_DIR",
-            "CARGO_BUILD_TARGET",
-            "CARGO_BUILD_TARGET_DIR",
-            "CARGO_BUILD_RUSTFLAGS",
-        ] {
-            command.env_remove(var);
+        let under_test = Path::new(env!("CARGO_BIN_EXE_compose"));
+        let bytes = std::fs::read(under_test).expect("the compose under test is readable");
+        if compose_image::check_static(under_test, &bytes).is_ok() {
+            stripped_copy(under_test)
+        } else {
+            build_static()
         }
-        let o = command.output().expect("cargo runs");
-        let log = stderr(&o);
-        let tail: Vec<&str> = log.lines().rev().take(40).collect();
-        assert!(
-            o.status.success(),
-            "the static build failed (`cargo build --profile dist --locked --target {MUSL} --bin compose`):\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
-        let binary = repo().join("target").join(MUSL).join("dist/compose");
-        assert!(binary.is_file(), "`{}` was not built", binary.display());
-        binary
     })
+}
+
+/// `strip -o target/tmp/static-compose-PID BINARY` (binutils): the static compose under test
+/// without its symbols and line tables, as `--profile dist` builds it.
+fn stripped_copy(binary: &Path) -> PathBuf {
+    let copy = per_process("static-compose-");
+    let o = tool("strip")
+        .arg("-o")
+        .arg(&copy)
+        .arg(binary)
+        .output()
+        .expect("strip runs");
+    assert!(o.status.success(), "strip failed: {}", stderr(&o));
+    copy
+}
+
+/// Builds the static binary with the `dist` profile; returns its path.
+fn build_static() -> PathBuf {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .expect("rustc runs");
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    assert!(
+        sysroot.join("lib/rustlib").join(MUSL).is_dir(),
+        "the Rust target `{MUSL}` is not installed (no `{}`): run `.ci/run` or `rustup target add {MUSL}`",
+        sysroot.join("lib/rustlib").join(MUSL).display()
+    );
+    let musl_gcc = Command::new("sh")
+        .args(["-c", "command -v musl-gcc"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        musl_gcc,
+        "`musl-gcc` is missing (the static build compiles C code with it): run `.ci/run` or `apt-get install -y musl-tools`"
+    );
+    let o = cargo()
+        .args(["build", "--profile", "dist", "--locked", "--target", MUSL])
+        .args(["--bin", "compose"])
+        .current_dir(repo())
+        .output()
+        .expect("cargo runs");
+    let log = stderr(&o);
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    assert!(
+        o.status.success(),
+        "the static build failed (`cargo build --profile dist --locked --target {MUSL} --bin compose`):\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    let binary = repo().join("target").join(MUSL).join("dist/compose");
+    assert!(binary.is_file(), "`{}` was not built", binary.display());
+    binary
+}
+
+/// A dynamically linked executable of the system (`sh`, through its links): what
+/// `compose image build` must refuse.
+fn dynamic_executable() -> PathBuf {
+    let o = Command::new("sh")
+        .args(["-c", "command -v sh"])
+        .output()
+        .expect("sh runs");
+    let sh = std::fs::canonicalize(stdout(&o).trim()).expect("sh resolves");
+    let bytes = std::fs::read(&sh).unwrap();
+    assert!(
+        compose_image::check_static(&sh, &bytes).is_err(),
+        "`{}` is static: the test needs a dynamically linked executable",
+        sh.display()
+    );
+    sh
 }
 
 /// `compose ARGS` (the workspace's binary) with `SOURCE_DATE_EPOCH` = [`EPOCH`].
@@ -266,13 +301,14 @@ fn a_dynamic_binary_is_refused_and_the_output_untouched() {
     image_build(&s, static_compose(), &out, &[]);
     let before = snapshot(&out);
 
+    let dynamic = dynamic_executable();
     let o = compose_at_epoch(
         &s,
         &[
             "image",
             "build",
             "--binary",
-            env!("CARGO_BIN_EXE_compose"),
+            dynamic.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
         ],

@@ -405,16 +405,15 @@ fn plugin_new_rust_builds_tests_and_runs() {
     std::fs::rename(&generated, &dir).unwrap();
     // One target directory for every run of this test: the SDK's dependencies build once.
     let target = repo().join("target/wasm-scaffold");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     build(
-        Command::new(&cargo)
+        cargo()
             .args(["test", "--release", "--offline"])
             .env("CARGO_TARGET_DIR", &target)
             .current_dir(&dir),
         "cargo test in the Rust scaffold",
     );
     build(
-        Command::new(&cargo)
+        cargo()
             .args([
                 "build",
                 "--release",

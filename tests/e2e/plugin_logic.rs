@@ -1,14 +1,11 @@
 //! The stock plugins' pure logic, tested natively in their own workspace, so that the one
 //! README test command covers them too.
 
-use std::process::Command;
-
-use crate::support::repo;
+use crate::support::{cargo, repo};
 
 #[test]
 fn stock_plugins_pass_their_native_tests() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
+    let output = cargo()
         .args(["test", "--release", "--manifest-path"])
         .arg(repo().join("plugins/Cargo.toml"))
         .output()

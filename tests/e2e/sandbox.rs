@@ -2,7 +2,6 @@
 //! naming the stage, the host survives, and the output directory is untouched.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -13,8 +12,7 @@ fn guests() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let target = repo().join("target/wasm-guests");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let status = crate::support::cargo()
             .args([
                 "build",
                 "--release",

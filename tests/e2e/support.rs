@@ -97,24 +97,32 @@ fn compiled_in(cache: &Path) -> Vec<(std::ffi::OsString, PathBuf)> {
         .collect()
 }
 
+/// `target/tmp/PREFIXPID` for this test process, not there yet; what earlier test processes
+/// that are gone left under `PREFIX` is removed.
+pub fn per_process(prefix: &str) -> PathBuf {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix(prefix)
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let path = tmp.join(format!("{prefix}{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&path);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
 /// This test process's shared compiled plugins: a plugin cache under `target/tmp`, made by
 /// composing `streams/scos.toml` once (so it holds the stock plugins and a key), that every
 /// [`Scratch::new`] starts from. Directories of test processes that are gone are removed.
 pub fn compiled_plugins() -> &'static Path {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        const PREFIX: &str = "e2e-compiled-";
-        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix(PREFIX)
-                && !Path::new("/proc").join(pid).exists()
-            {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-        let dir = tmp.join(format!("{PREFIX}{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = per_process("e2e-compiled-");
         let warm = Scratch::isolated();
         let mut command = Command::new(env!("CARGO_BIN_EXE_compose"));
         command
@@ -217,6 +225,28 @@ pub fn fails(o: &Output) -> String {
         stderr(o)
     );
     stderr(o)
+}
+
+/// `cargo`, as the test process was built with, for a nested build (the stock plugins' native
+/// tests, the test guests, a scaffolded plugin, the static binary): without what the outer
+/// build set that would change how or where the nested one compiles, such as the lints CI
+/// runs while compiling (`RUSTC_WORKSPACE_WRAPPER=clippy-driver`, `CLIPPY_ARGS`) or a target
+/// directory or target of its own.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_TARGET_DIR",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
+    ] {
+        command.env_remove(var);
+    }
+    command
 }
 
 /// An external tool, or a failed test that says how to install it.
