@@ -1,3 +1,4 @@
+use super::edit::{align, is_scalar};
 use super::*;
 use crate::{jsonpatch, manifest, merge, strategic};
 
