@@ -129,7 +129,7 @@ const SDK_WIT_PATH: (&str, &str) = ("path: \"../../wit\"", "path: \"wit\"");
 /// The Rust guest SDK (`plugins/sdk`), vendored into a Rust project as `sdk/` so that the project
 /// builds on its own wherever it is moved (the SDK is not published). Every source file of the
 /// SDK and of the WIT is here: a unit test compares this list with `plugins/sdk/src` and `wit/`.
-const SDK: [TemplateFile; 18] = [
+const SDK: [TemplateFile; 19] = [
     file(
         "sdk/Cargo.toml",
         include_str!("../templates/rust/sdk-Cargo.toml.tmpl"),
@@ -177,6 +177,10 @@ const SDK: [TemplateFile; 18] = [
     file(
         "sdk/src/yaml/scalar.rs",
         include_str!("../../../plugins/sdk/src/yaml/scalar.rs"),
+    ),
+    file(
+        "sdk/src/yaml/tests.rs",
+        include_str!("../../../plugins/sdk/src/yaml/tests.rs"),
     ),
     file("sdk/wit/host.wit", include_str!("../../../wit/host.wit")),
     file(
