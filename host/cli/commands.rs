@@ -83,6 +83,14 @@ pub fn stream_source(
     stream: &compose_stream::Stream,
     registries: &Arc<compose_registry::RemoteRegistries>,
 ) -> anyhow::Result<Arc<dyn ImageSource>> {
+    Ok(stream_mirrors(stream, registries)?)
+}
+
+/// [`stream_source`] as the mirrors themselves: what `run` builds once and passes to the run.
+pub fn stream_mirrors(
+    stream: &compose_stream::Stream,
+    registries: &Arc<compose_registry::RemoteRegistries>,
+) -> anyhow::Result<Arc<compose_registry::Mirrors>> {
     Ok(Arc::new(compose_pipeline::sources::mirrors_with(
         stream, registries,
     )?))

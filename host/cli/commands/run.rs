@@ -1,12 +1,15 @@
 //! `compose run STREAM [--out DIR] [--locked] [--push [--to REF]]`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
-use compose_registry::Reference;
+use compose_registry::{ImageSource, Reference};
 
 use crate::args::{Global, RunArgs};
-use crate::commands::{cache_dir, load_stream, plugin_fetcher, registries, runtime, stream_source};
+use crate::commands::{
+    cache_dir, load_stream, plugin_fetcher, registries, runtime, stream_mirrors,
+};
 use crate::output::Output;
 
 /// Plans and runs the stream, pushes the release if asked, then prints a summary.
@@ -61,7 +64,9 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
     if let Some(progress) = output.registry_progress() {
         registries.set_progress(progress);
     }
-    let source = stream_source(&stream, &registries)?;
+    // One registry view for the whole command: the lock check, `oci://` plugins and the run.
+    let mirrors = stream_mirrors(&stream, &registries)?;
+    let source: Arc<dyn ImageSource> = mirrors.clone();
     let fetcher = plugin_fetcher(global, source.clone());
     let name = stream.name.clone();
     if args.locked {
@@ -88,7 +93,7 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
     let options = compose_pipeline::RunOptions {
         out,
         source_date_epoch,
-        registries: Some(registries.clone()),
+        mirrors: Some(mirrors),
         require_signed: args.require_signed,
         state,
         stage_cache: Some(compose_pipeline::stage_cache::CacheOptions::in_cache_dir(

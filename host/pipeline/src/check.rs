@@ -7,13 +7,14 @@
 use std::sync::Arc;
 
 use compose_payload::Release;
-use compose_runtime::{HostServices, Runtime};
+use compose_runtime::Runtime;
 
 use crate::error::Result;
-use crate::events::{Event, Observer};
+use crate::events::Observer;
 use crate::plan::{Plan, PlannedStage};
-use crate::run::{StageReport, finish_stage};
-use crate::sources::{RegistryView, mirrors};
+use crate::report::StageReport;
+use crate::run::{finish_stage, host_services, run_planned};
+use crate::sources::mirrors;
 
 /// Whether a planned stage is a check: its plugin was loaded and targets the `check` world.
 pub fn is_check(stage: &PlannedStage) -> bool {
@@ -37,31 +38,22 @@ pub async fn check_release(
         compose_runtime::check_grants(planned.plugin()?, &planned.spec)?;
     }
     let mirrors = Arc::new(mirrors(&plan.stream)?);
-    let digest_source = mirrors.clone();
-    let services = HostServices {
-        registry: Arc::new(RegistryView::new(mirrors)),
-        signer: Arc::new(compose_signing::StreamSigner::new(
-            Arc::new(compose_signing::StreamKeys::default()),
-            None,
-        )),
-        digest: Arc::new(move |release: &Release| {
-            crate::run::build_digest(digest_source.as_ref(), release)
-        }),
-    };
+    let services = host_services(mirrors, Arc::default(), None);
     let mut release = release;
     let mut reports = Vec::new();
     let mut failed = 0;
     let total = checks.len();
     for (i, planned) in checks.into_iter().enumerate() {
-        observer.event(&Event::StageStarted {
-            stage: planned.stage.name.clone(),
-            plugin: planned.label.clone(),
-            index: i + 1,
-            total,
-        });
-        let outcome = runtime
-            .run_stage(planned.plugin()?, &planned.spec, release, &services)
-            .await?;
+        let ran = run_planned(
+            runtime,
+            planned,
+            &planned.spec,
+            release,
+            &services,
+            (i, total),
+            observer,
+        );
+        let outcome = ran.await??;
         release = outcome.release;
         let (report, stage_failed) = finish_stage(
             planned,

@@ -76,6 +76,16 @@ pub enum Error {
     /// signed payload, or a signed release was required and none was made.
     #[error("{0}")]
     Signing(String),
+    /// The release's signatures or its signed provenance could not be written into the
+    /// output being published; nothing was published.
+    #[error("writing the release to `{}`", out.display())]
+    WritingSignatures {
+        /// The output directory.
+        out: PathBuf,
+        /// What the signer reported.
+        #[source]
+        source: SigningFailure,
+    },
     /// A lock file is missing, unreadable, or the stream drifted from it.
     #[error("{0}")]
     Lock(String),
@@ -124,6 +134,13 @@ pub enum Error {
         source: std::io::Error,
     },
 }
+
+/// A signer's error while the release's signatures were written: `signing the release: …`.
+/// The signer's error is kept whole, but not as a cause of its own: the message already says
+/// it, and the exit code stays that of a failed run.
+#[derive(Debug, thiserror::Error)]
+#[error("signing the release: {0}")]
+pub struct SigningFailure(pub compose_signing::Error);
 
 impl Error {
     /// True when the error is about the user's input or plugins (exit code 1), false when

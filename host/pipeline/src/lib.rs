@@ -31,5 +31,6 @@ pub use fetch::{FetchedPlugin, PluginFetcher};
 pub use lock::{Lock, lock_path};
 pub use plan::{Plan, PlannedStage, plan, plan_selected, plan_with};
 pub use push::Pushed;
-pub use run::{RunOptions, RunOutcome, StageReport, run};
+pub use report::StageReport;
+pub use run::{Run, RunOptions, RunOutcome, run};
 pub use state::{Selection, StateOptions};

@@ -12,11 +12,26 @@ use std::time::Duration;
 use quick_junit::{
     NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use compose_runtime::{Finding, Severity};
 
-use crate::run::StageReport;
+/// What one stage did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageReport {
+    /// The stage.
+    pub stage: String,
+    /// Its plugin.
+    pub plugin: String,
+    /// The plugin's wasm digest.
+    pub digest: String,
+    /// Instantiation time, milliseconds.
+    pub instantiate_millis: f64,
+    /// Run time, milliseconds.
+    pub run_millis: f64,
+    /// Findings.
+    pub findings: Vec<Finding>,
+}
 
 /// File name of the JSON report.
 pub const REPORT_JSON: &str = "report.json";

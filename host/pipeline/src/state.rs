@@ -21,10 +21,13 @@ use compose_registry::{OciLayout, Reference, read_release_image};
 use compose_stream::Stream;
 
 use crate::error::{Error, Result};
-use crate::run::StageReport;
+use crate::report::StageReport;
 
 mod check;
+mod select;
 pub use check::StreamInputs;
+pub use select::may_run;
+pub(crate) use select::{Selected, select};
 
 /// The journal's file name inside a state directory.
 pub const JOURNAL: &str = "journal.json";
@@ -311,27 +314,6 @@ pub fn recorded_stages(dir: &Path) -> usize {
         .map_or(0, |journal| journal.stages.len())
 }
 
-/// The stages (indices into `stages`) a process with `selection` may run against a state that
-/// records `done` stages: from `--from` (default: the first not recorded) through `--until`
-/// (default: the last). Unknown names select every stage (the run then names the error).
-pub fn may_run(
-    stages: &[&str],
-    selection: &Selection,
-    done: usize,
-) -> std::ops::RangeInclusive<usize> {
-    let index = |name: &Option<String>| {
-        name.as_deref()
-            .map(|n| stages.iter().position(|s| *s == n).ok_or(()))
-            .transpose()
-    };
-    match (index(&selection.from), index(&selection.until)) {
-        (Ok(from), Ok(until)) => {
-            from.unwrap_or(done)..=until.unwrap_or(stages.len().saturating_sub(1))
-        }
-        _ => 0..=stages.len().saturating_sub(1),
-    }
-}
-
 /// How the state's release image is named inside its layout.
 pub(crate) fn state_reference(release: &str) -> Result<Reference> {
     Reference::parse(&format!("localhost/state:{release}")).map_err(|source| Error::Registry {
@@ -343,28 +325,6 @@ pub(crate) fn state_reference(release: &str) -> Result<Reference> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const STAGES: [&str; 5] = ["select", "swap-os", "patch", "sign", "test"];
-
-    fn sel(from: Option<&str>, until: Option<&str>) -> Selection {
-        Selection {
-            from: from.map(str::to_string),
-            until: until.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn may_run_is_the_selected_range_from_the_next_stage() {
-        assert_eq!(may_run(&STAGES, &Selection::only("patch"), 0), 2..=2);
-        assert_eq!(may_run(&STAGES, &sel(None, None), 0), 0..=4);
-        assert_eq!(may_run(&STAGES, &sel(None, None), 3), 3..=4);
-        assert_eq!(may_run(&STAGES, &sel(None, Some("swap-os")), 1), 1..=1);
-        assert_eq!(may_run(&STAGES, &sel(Some("sign"), None), 1), 3..=4);
-        // Nothing left: an empty range.
-        assert!(may_run(&STAGES, &sel(None, Some("select")), 2).is_empty());
-        // An unknown name: every stage (the run names the error).
-        assert_eq!(may_run(&STAGES, &Selection::only("nope"), 2), 0..=4);
-    }
 
     #[test]
     fn a_journal_round_trips_and_an_unknown_field_is_refused() {
