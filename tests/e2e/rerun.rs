@@ -291,3 +291,83 @@ fn a_stage_declared_nondeterministic_or_not_cached_always_runs() {
     );
     assert_eq!(digest(&uncached), digest(&first));
 }
+
+/// The one release layer kept in the scratch's stage cache: its path.
+fn kept_layer(s: &Scratch) -> PathBuf {
+    let kept: Vec<PathBuf> = std::fs::read_dir(s.path().join("cache/stages/layers"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".tmp-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    kept[0].clone()
+}
+
+#[test]
+fn the_release_layer_is_kept_by_diff_id_and_a_forged_one_is_not_used() {
+    let s = Scratch::new();
+    let stream = scos_copy(&s, "a");
+    let out = s.path().join("out-1");
+    let first = run(&s, &stream, &out, &[]);
+
+    // Kept under the published layer's diff ID, with the published layer's bytes.
+    let layer = kept_layer(&s);
+    let tag = "4.17.0-okd-scos.0";
+    let config = skopeo_inspect(&out, tag, &["--config"]);
+    let diff_id = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap();
+    assert_eq!(
+        diff_id.as_str().unwrap(),
+        format!("sha256:{}", layer.file_name().unwrap().to_string_lossy())
+    );
+    let manifest = skopeo_inspect(&out, tag, &["--raw"]);
+    let digest_of_layer = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let published = out
+        .join("blobs/sha256")
+        .join(&digest_of_layer["sha256:".len()..]);
+    let bytes = std::fs::read(&layer).unwrap();
+    assert_eq!(bytes, std::fs::read(&published).unwrap());
+
+    // A rerun whose `test` runs builds the same tar: the kept layer is read (and marked used).
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .append(true)
+        .open(&layer)
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+    change_test_config(&stream);
+    let second = run(&s, &stream, &s.path().join("out-2"), &[]);
+    assert_eq!(digest(&second), digest(&first));
+    assert!(std::fs::metadata(&layer).unwrap().modified().unwrap() > past);
+
+    // Forged: the real layer followed by a second gzip member that adds a manifest (container
+    // runtimes read every member). It is not used: the release is built again, the same.
+    let mut extra = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut extra, b"release-manifests/0000_99_evil_01.yaml").unwrap();
+    let mut forged = bytes.clone();
+    forged.extend_from_slice(&extra.finish().unwrap());
+    std::fs::write(&layer, &forged).unwrap();
+    let mut text = std::fs::read_to_string(&stream).unwrap();
+    text.push_str("\n[stage.config.checks.images-pinned]\nseverity = \"error\"\n");
+    std::fs::write(&stream, text).unwrap();
+    let third = run(&s, &stream, &s.path().join("out-3"), &[]);
+    assert_eq!(stages(&third, "stage-finished"), ["test"]);
+    assert_eq!(digest(&third), digest(&first));
+    assert_eq!(
+        std::fs::read(&layer).unwrap(),
+        bytes,
+        "the forged layer was kept"
+    );
+}

@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::image_references::read_image_references;
-use crate::layer::{IMAGE_REFERENCES, LayerBlob, RELEASE_METADATA, build_release_layer};
+use crate::layer::{
+    IMAGE_REFERENCES, LayerBlob, LayerCache, RELEASE_METADATA, build_release_layer_with,
+};
 use crate::oci::{
     DOCKER_LAYER_GZIP, Descriptor, ImageManifest, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST,
     canonical_json, sha256_digest,
@@ -116,8 +118,18 @@ pub fn validate_release(release: &Release) -> Result<()> {
 /// - Manifest: OCI, config media type OCI. Config and manifest are compact JSON with sorted
 ///   keys, so equal inputs give an equal digest.
 pub fn build_release_image(release: &Release, base: &BaseImage) -> Result<BuiltImage> {
+    build_release_image_with(release, base, None)
+}
+
+/// [`build_release_image`], with the release layer taken from `layers` when it holds the same
+/// one (see [`build_release_layer_with`]): the same bytes, without compressing them again.
+pub fn build_release_image_with(
+    release: &Release,
+    base: &BaseImage,
+    layers: Option<&dyn LayerCache>,
+) -> Result<BuiltImage> {
     validate_release(release)?;
-    let layer = build_release_layer(release)?;
+    let layer = build_release_layer_with(release, layers)?;
 
     let Value::Object(mut config) = base.config.clone() else {
         return Err(Error::InvalidBaseImage(

@@ -47,20 +47,84 @@ pub struct LayerBlob {
     pub size: u64,
 }
 
+/// Built release layers kept between runs, by diff ID (the SHA-256 of the uncompressed tar):
+/// a layer whose tar did not change is not compressed again. What a cache returns is not
+/// trusted: [`build_release_layer_with`] decompresses it (every gzip member, as container
+/// runtimes read a layer) and uses it only when it hashes to the diff ID.
+pub trait LayerCache {
+    /// The gzip blob stored for `diff_id` (`sha256:…`), if any.
+    fn get(&self, diff_id: &str) -> Option<Vec<u8>>;
+    /// Keeps the blob `gzip` built for `diff_id`.
+    fn put(&self, diff_id: &str, gzip: &[u8]);
+}
+
 /// Builds the release layer of `release`: the directory `release-manifests` (0777), then
 /// `image-references`, `release-metadata` and every manifest and other file (a script, kept
 /// byte for byte) in name order (all 0444).
 pub fn build_release_layer(release: &Release) -> Result<LayerBlob> {
+    build_release_layer_with(release, None)
+}
+
+/// [`build_release_layer`], through `cache`: the tar is hashed first, and a blob the cache
+/// holds for that diff ID is used when it checks out; otherwise the layer is built and kept.
+/// The bytes are the same either way (the compression is deterministic).
+pub fn build_release_layer_with(
+    release: &Release,
+    cache: Option<&dyn LayerCache>,
+) -> Result<LayerBlob> {
+    let Some(cache) = cache else {
+        let (hash, gzip) = write_tar(release, TarSink::new(true))?.finish()?;
+        return Ok(LayerBlob::new(gzip, hash));
+    };
+    let (diff_id, _) = write_tar(release, TarSink::new(false))?.finish()?;
+    if let Some(gzip) = cache.get(&diff_id)
+        && holds(&gzip, &diff_id)
+    {
+        return Ok(LayerBlob::new(gzip, diff_id));
+    }
+    let (hash, gzip) = write_tar(release, TarSink::new(true))?.finish()?;
+    let layer = LayerBlob::new(gzip, hash);
+    cache.put(&layer.diff_id, &layer.gzip);
+    Ok(layer)
+}
+
+/// Whether `gzip`, decompressed whole (every member, as a container runtime reads it; at most
+/// [`MAX_LAYER_FILE_BYTES`] twice over), is a tar with the SHA-256 `diff_id`.
+fn holds(gzip: &[u8], diff_id: &str) -> bool {
+    let mut decoder = flate2::read::MultiGzDecoder::new(gzip).take(2 * MAX_LAYER_FILE_BYTES);
+    let mut hash = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match decoder.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hash.update(&buffer[..n]),
+            Err(_) => return false,
+        }
+    }
+    format!("sha256:{}", hex::encode(hash.finalize())) == diff_id
+}
+
+impl LayerBlob {
+    /// The layer of the compressed `gzip` whose tar has the SHA-256 `diff_id`.
+    fn new(gzip: Vec<u8>, diff_id: String) -> Self {
+        LayerBlob {
+            digest: sha256_digest(&gzip),
+            diff_id,
+            size: gzip.len() as u64,
+            gzip,
+        }
+    }
+}
+
+/// Writes the tar of `release`'s layer into `sink`.
+fn write_tar(release: &Release, sink: TarSink) -> Result<TarSink> {
     let mtime = parse_rfc3339_utc(&release.created)?;
     let image_references = write_image_references(release)?;
     let release_metadata = write_release_metadata(&release.metadata)?;
 
-    // The tar is never held: it streams through its hash into the gzip encoder, so building
+    // The tar is never held: it streams through its hash (and the gzip encoder), so building
     // the layer of a 10x payload (12 MiB of tar) costs its compressed size only.
-    let mut tar = Builder::new(TarSink {
-        hash: Sha256::new(),
-        gzip: Encoder::new(),
-    });
+    let mut tar = Builder::new(sink);
     append(
         &mut tar,
         RELEASE_DIR,
@@ -88,32 +152,47 @@ pub fn build_release_layer(release: &Release) -> Result<LayerBlob> {
         let path = format!("{RELEASE_DIR}/{name}");
         append(&mut tar, &path, EntryType::Regular, 0o444, mtime, data)?;
     }
-    let sink = tar.into_inner().map_err(|source| Error::LayerWrite {
+    tar.into_inner().map_err(|source| Error::LayerWrite {
         path: RELEASE_DIR.to_string(),
         source,
-    })?;
-    let diff_id = format!("sha256:{}", hex::encode(sink.hash.finalize()));
-    let gzip = sink.gzip.finish().map_err(|source| Error::LayerWrite {
-        path: RELEASE_DIR.to_string(),
-        source,
-    })?;
-    Ok(LayerBlob {
-        digest: sha256_digest(&gzip),
-        diff_id,
-        size: gzip.len() as u64,
-        gzip,
     })
 }
 
-/// Where the tar of the release layer goes: its SHA-256 (the diff ID) and the gzip encoder.
+/// Where the tar of the release layer goes: its SHA-256 (the diff ID) and, when the layer is
+/// built, the gzip encoder.
 struct TarSink {
     hash: Sha256,
-    gzip: Encoder,
+    gzip: Option<Encoder>,
+}
+
+impl TarSink {
+    /// A sink that hashes, and compresses when `compress`.
+    fn new(compress: bool) -> Self {
+        TarSink {
+            hash: Sha256::new(),
+            gzip: compress.then(Encoder::new),
+        }
+    }
+
+    /// The diff ID (`sha256:…`) and the compressed bytes (empty when not compressed).
+    fn finish(self) -> Result<(String, Vec<u8>)> {
+        let diff_id = format!("sha256:{}", hex::encode(self.hash.finalize()));
+        let gzip = match self.gzip {
+            Some(gzip) => gzip.finish().map_err(|source| Error::LayerWrite {
+                path: RELEASE_DIR.to_string(),
+                source,
+            })?,
+            None => Vec::new(),
+        };
+        Ok((diff_id, gzip))
+    }
 }
 
 impl Write for TarSink {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.gzip.write_all(data)?;
+        if let Some(gzip) = &mut self.gzip {
+            gzip.write_all(data)?;
+        }
         self.hash.update(data);
         Ok(data.len())
     }
@@ -245,6 +324,74 @@ mod tests {
         let mut tar = Vec::new();
         GzDecoder::new(gzip).read_to_end(&mut tar).unwrap();
         tar
+    }
+
+    /// A [`LayerCache`] in memory that counts what it is asked.
+    #[derive(Default)]
+    struct Memory {
+        blobs: std::sync::Mutex<BTreeMap<String, Vec<u8>>>,
+        puts: std::sync::atomic::AtomicUsize,
+    }
+
+    impl LayerCache for Memory {
+        fn get(&self, diff_id: &str) -> Option<Vec<u8>> {
+            self.blobs.lock().unwrap().get(diff_id).cloned()
+        }
+        fn put(&self, diff_id: &str, gzip: &[u8]) {
+            self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.blobs
+                .lock()
+                .unwrap()
+                .insert(diff_id.to_string(), gzip.to_vec());
+        }
+    }
+
+    #[test]
+    fn a_cached_layer_is_the_built_one_and_is_not_built_again() {
+        let release = sample_release();
+        let fresh = build_release_layer(&release).unwrap();
+        let cache = Memory::default();
+        let first = build_release_layer_with(&release, Some(&cache)).unwrap();
+        let second = build_release_layer_with(&release, Some(&cache)).unwrap();
+        assert_eq!(first, fresh);
+        assert_eq!(second, fresh);
+        assert_eq!(cache.puts.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Another release is another diff ID: built and kept too.
+        let mut other = sample_release();
+        other
+            .write_manifest("0000_90_c_01.yaml", "kind: C\n".into())
+            .unwrap();
+        let third = build_release_layer_with(&other, Some(&cache)).unwrap();
+        assert_eq!(third, build_release_layer(&other).unwrap());
+        assert_eq!(cache.puts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_cached_blob_that_does_not_hold_the_tar_is_not_used() {
+        let release = sample_release();
+        let fresh = build_release_layer(&release).unwrap();
+        let mut other = sample_release();
+        other
+            .write_manifest("0000_90_evil_01.yaml", "kind: Evil\n".into())
+            .unwrap();
+        let evil = build_release_layer(&other).unwrap().gzip;
+        // A second gzip member after the real layer: Go's gzip reader (and so every container
+        // runtime) reads on into it, so it is refused although the first member is right.
+        let mut appended = fresh.gzip.clone();
+        appended.extend_from_slice(&evil);
+        let mut garbage = fresh.gzip.clone();
+        garbage.extend_from_slice(b"not gzip");
+        for forged in [evil, appended, garbage, Vec::new(), b"\x1f\x8b".to_vec()] {
+            let cache = Memory::default();
+            cache
+                .blobs
+                .lock()
+                .unwrap()
+                .insert(fresh.diff_id.clone(), forged);
+            let built = build_release_layer_with(&release, Some(&cache)).unwrap();
+            assert_eq!(built, fresh);
+            assert_eq!(cache.get(&fresh.diff_id), Some(fresh.gzip.clone()));
+        }
     }
 
     #[test]

@@ -46,9 +46,14 @@ pub mod release_metadata;
 pub mod timestamp;
 
 pub use error::{Error, Result};
-pub use image::{BaseImage, BuiltImage, build_release_image, read_release, validate_release};
+pub use image::{
+    BaseImage, BuiltImage, build_release_image, build_release_image_with, read_release,
+    validate_release,
+};
 pub use image_references::{ImageReferences, read_image_references, write_image_references};
-pub use layer::{LayerBlob, build_release_layer, read_release_layer};
+pub use layer::{
+    LayerBlob, LayerCache, build_release_layer, build_release_layer_with, read_release_layer,
+};
 pub use oci::{Descriptor, ImageIndex, ImageManifest, sha256_digest};
 pub use release::{Attachment, Image, Release, ReleaseMetadata};
 pub use release_metadata::{read_release_metadata, validate_release_name, write_release_metadata};

@@ -38,7 +38,7 @@ pub async fn check_release(
         compose_runtime::check_grants(planned.plugin()?, &planned.spec)?;
     }
     let mirrors = Arc::new(mirrors(&plan.stream)?);
-    let services = host_services(mirrors, Arc::default(), None);
+    let services = host_services(mirrors, Arc::default(), None, None);
     let mut release = release;
     let mut reports = Vec::new();
     let mut failed = 0;

@@ -130,15 +130,40 @@ pub(crate) fn parse_reference(text: &str, what: &str) -> Result<Reference> {
     })
 }
 
-/// The stages' read-only registry import, answered from the stream's mirrors.
+/// The most bytes of image configs a [`RegistryView`] keeps for the rest of the run.
+const CONFIG_MEMO_BYTES: usize = 32 << 20;
+
+/// The stages' read-only registry import, answered from the stream's mirrors. The image
+/// configs it read are kept for the rest of the run (up to [`CONFIG_MEMO_BYTES`]): stages ask
+/// for the same ones (`select` and `test` read every component's), and so does the stage cache
+/// when it checks a reused stage's answers.
 pub struct RegistryView {
     source: Arc<dyn ImageSource>,
+    /// Configs read, by reference, and their total size.
+    configs: std::sync::Mutex<(std::collections::HashMap<String, String>, usize)>,
 }
 
 impl RegistryView {
     /// A view over `source`.
     pub fn new(source: Arc<dyn ImageSource>) -> Self {
-        RegistryView { source }
+        RegistryView {
+            source,
+            configs: Default::default(),
+        }
+    }
+
+    /// The config of `reference`, read from the source.
+    fn read_config(&self, reference: &str) -> std::result::Result<String, String> {
+        let r = Reference::parse(reference).map_err(|e| e.to_string())?;
+        let (_, manifest) = self.source.manifest(&r).map_err(|e| e.to_string())?;
+        let digest = &manifest.config.digest;
+        let config = self.source.blob(&r, digest).map_err(|e| e.to_string())?;
+        // Name the image and its config blob: the stage only knows it asked for `reference`.
+        let bad = |why: String| format!("the image config `{digest}` of `{reference}` {why}");
+        let text = String::from_utf8(config).map_err(|e| bad(format!("is not UTF-8 text: {e}")))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+            .map_err(|e| bad(format!("is not JSON: {e}")))?;
+        Ok(text)
     }
 }
 
@@ -152,15 +177,19 @@ impl compose_runtime::RegistryQuery for RegistryView {
     }
 
     fn image_config(&self, reference: &str) -> std::result::Result<String, String> {
-        let r = Reference::parse(reference).map_err(|e| e.to_string())?;
-        let (_, manifest) = self.source.manifest(&r).map_err(|e| e.to_string())?;
-        let digest = &manifest.config.digest;
-        let config = self.source.blob(&r, digest).map_err(|e| e.to_string())?;
-        // Name the image and its config blob: the stage only knows it asked for `reference`.
-        let bad = |why: String| format!("the image config `{digest}` of `{reference}` {why}");
-        let text = String::from_utf8(config).map_err(|e| bad(format!("is not UTF-8 text: {e}")))?;
-        serde_json::from_str::<serde::de::IgnoredAny>(&text)
-            .map_err(|e| bad(format!("is not JSON: {e}")))?;
+        let kept = |configs: &(std::collections::HashMap<String, String>, usize)| {
+            configs.0.get(reference).cloned()
+        };
+        if let Some(text) = self.configs.lock().ok().and_then(|c| kept(&c)) {
+            return Ok(text);
+        }
+        let text = self.read_config(reference)?;
+        if let Ok(mut configs) = self.configs.lock()
+            && configs.1 + text.len() <= CONFIG_MEMO_BYTES
+        {
+            configs.1 += text.len();
+            configs.0.insert(reference.to_string(), text.clone());
+        }
         Ok(text)
     }
 }

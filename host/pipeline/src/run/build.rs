@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use compose_payload::release::BASE_TAG;
-use compose_payload::{Release, build_release_image};
+use compose_payload::{Release, build_release_image_with};
 use compose_registry::{ImageSource, Mirrors, ReleaseImage, read_base_image};
 use compose_stream::Stream;
 
 use crate::error::{Error, Result};
 use crate::sources::parse_reference;
+use crate::stage_cache::Layers;
 
 /// A release image as built: its manifest digest, the image, and the base it was built on.
 pub(super) type Built = (
@@ -48,24 +49,26 @@ pub(super) fn prepare(
     release
 }
 
-/// How a stage's `payload.digest()` is answered: build the image as it stands.
-pub(super) fn digest_fn(mirrors: Arc<Mirrors>) -> compose_runtime::DigestFn {
-    Arc::new(move |release: &Release| build_digest(mirrors.as_ref(), release))
+/// How a stage's `payload.digest()` is answered: build the image as it stands (its layer from
+/// `layers` when they hold it).
+pub(super) fn digest_fn(
+    mirrors: Arc<Mirrors>,
+    layers: Option<Arc<Layers>>,
+) -> compose_runtime::DigestFn {
+    Arc::new(move |release: &Release| {
+        build(mirrors.as_ref(), release, layers.as_deref())
+            .map(|(digest, _, _)| digest)
+            .map_err(|e| e.to_string())
+    })
 }
 
-/// The digest `release` would have as a release image (built on the base its
-/// `cluster-version-operator` tag names, read from `source`).
-pub(crate) fn build_digest(
+/// Builds the release image on the base the `cluster-version-operator` tag names, its layer
+/// taken from `layers` when they hold the same one.
+pub(super) fn build(
     source: &dyn ImageSource,
     release: &Release,
-) -> std::result::Result<String, String> {
-    build(source, release)
-        .map(|(digest, _, _)| digest)
-        .map_err(|e| e.to_string())
-}
-
-/// Builds the release image on the base the `cluster-version-operator` tag names.
-pub(super) fn build(source: &dyn ImageSource, release: &Release) -> Result<Built> {
+    layers: Option<&Layers>,
+) -> Result<Built> {
     let cvo = release.images.get(BASE_TAG).ok_or_else(|| {
         Error::Invariant(format!(
             "the `{BASE_TAG}` image is missing: it is the base of the release image"
@@ -76,10 +79,18 @@ pub(super) fn build(source: &dyn ImageSource, release: &Release) -> Result<Built
         context: format!("reading the base image `{}`", cvo.pullspec),
         source: Box::new(source),
     })?;
-    let built = build_release_image(release, &base).map_err(|source| Error::Payload {
-        context: format!("building the release image `{}`", release.name),
-        source,
-    })?;
+    let started = std::time::Instant::now();
+    let layers = layers.map(|l| l as &dyn compose_payload::LayerCache);
+    let built =
+        build_release_image_with(release, &base, layers).map_err(|source| Error::Payload {
+            context: format!("building the release image `{}`", release.name),
+            source,
+        })?;
+    tracing::debug!(
+        digest = built.manifest_digest,
+        millis = crate::events::millis(started.elapsed()),
+        "built the release image"
+    );
     Ok((built.manifest_digest.clone(), built, base_ref))
 }
 

@@ -118,6 +118,8 @@ pub struct Run<'a> {
     keys: RunKeys,
     /// The stream's registry view.
     mirrors: Arc<Mirrors>,
+    /// Release layers built before, when the stage cache is used.
+    layers: Option<Arc<crate::stage_cache::Layers>>,
 }
 
 /// What the stage loop carries from stage to stage.
@@ -164,6 +166,10 @@ impl<'a> Run<'a> {
             Some(mirrors) => mirrors.clone(),
             None => Arc::new(crate::sources::mirrors(stream)?),
         };
+        let layers = match (&options.stage_cache, &options.state) {
+            (Some(cache), None) => crate::stage_cache::Layers::open(cache).map(Arc::new),
+            _ => None,
+        };
         Ok(Run {
             plan,
             options,
@@ -174,6 +180,7 @@ impl<'a> Run<'a> {
             source_date_epoch,
             keys,
             mirrors,
+            layers,
         })
     }
 
@@ -241,7 +248,7 @@ impl<'a> Run<'a> {
         if pending.is_empty() {
             build::check_invariants(stream, &work.release)?;
         }
-        let built = build::build(self.mirrors.as_ref(), &work.release)?;
+        let built = build::build(self.mirrors.as_ref(), &work.release, self.layers.as_deref())?;
         // The base layers are in the previous state, if any: copy them from there.
         let blobs = crate::sources::LocalFirst {
             local: self

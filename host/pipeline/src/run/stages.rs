@@ -24,11 +24,12 @@ pub(crate) fn host_services(
     mirrors: Arc<compose_registry::Mirrors>,
     keys: Arc<compose_signing::StreamKeys>,
     source_date_epoch: Option<u64>,
+    layers: Option<Arc<stage_cache::Layers>>,
 ) -> HostServices {
     HostServices {
         registry: Arc::new(RegistryView::new(mirrors.clone())),
         signer: Arc::new(compose_signing::StreamSigner::new(keys, source_date_epoch)),
-        digest: build::digest_fn(mirrors),
+        digest: build::digest_fn(mirrors, layers),
     }
 }
 
@@ -108,6 +109,7 @@ impl Run<'_> {
             self.mirrors.clone(),
             self.keys.keys.clone(),
             self.source_date_epoch,
+            self.layers.clone(),
         );
         let mut cache = match (&self.options.stage_cache, &self.options.state) {
             (Some(cache), None) => stage_cache::Run::start(
@@ -129,7 +131,8 @@ impl Run<'_> {
 
     /// The digest of the release image `release` would be.
     fn digest_of(&self, release: &Release) -> Result<String> {
-        build::build(self.mirrors.as_ref(), release).map(|(digest, _, _)| digest)
+        build::build(self.mirrors.as_ref(), release, self.layers.as_deref())
+            .map(|(digest, _, _)| digest)
     }
 
     /// Skips, reuses or runs stage `i`, and records it.

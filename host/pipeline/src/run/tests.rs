@@ -159,6 +159,7 @@ fn a_run_without_stages_publishes_the_prepared_base() {
     let expected = build(
         &mirrors(&stream).unwrap(),
         &prepared(&stream, Some(1_700_000_000)),
+        None,
     )
     .unwrap()
     .0;
@@ -214,7 +215,7 @@ fn a_signature_that_cannot_be_written_is_a_signing_error() {
     let stream = stream(dir.path());
     let mirrors = mirrors(&stream).unwrap();
     let release = prepared(&stream, None);
-    let (digest, built, base_ref) = build(&mirrors, &release).unwrap();
+    let (digest, built, base_ref) = build(&mirrors, &release, None).unwrap();
     let out = dir.path().join("out");
     let output = Output {
         out: &out,

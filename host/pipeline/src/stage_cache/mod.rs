@@ -51,6 +51,41 @@ impl CacheOptions {
     }
 }
 
+/// Built release layers kept in the stage cache (`<cache dir>/stages/layers/`), by diff ID:
+/// a run whose release tar is one a run built before takes its compressed layer from there
+/// (checked by [`compose_payload::build_release_layer_with`]) instead of compressing it again.
+pub(crate) struct Layers {
+    store: store::Store,
+    /// Whether kept layers may be used (`false`: `--no-cache`; layers are still kept).
+    reuse: bool,
+}
+
+impl Layers {
+    /// The layers of the stage cache `options`; `None` when it cannot be created.
+    pub fn open(options: &CacheOptions) -> Option<Layers> {
+        Some(Layers {
+            store: store::Store::open(&options.dir)?,
+            reuse: options.reuse,
+        })
+    }
+}
+
+impl compose_payload::LayerCache for Layers {
+    fn get(&self, diff_id: &str) -> Option<Vec<u8>> {
+        let hex = diff_id.strip_prefix("sha256:")?;
+        self.reuse.then(|| self.store.layer(hex)).flatten()
+    }
+
+    fn put(&self, diff_id: &str, gzip: &[u8]) {
+        let Some(hex) = diff_id.strip_prefix("sha256:") else {
+            return;
+        };
+        if let Err(e) = self.store.put_layer(hex, gzip) {
+            tracing::warn!("the release layer is not kept for the next run: {e}");
+        }
+    }
+}
+
 /// A stage reused from the cache.
 pub(crate) struct Reused {
     /// Its key.

@@ -1,6 +1,6 @@
 //! The stage cache on disk: `<cache dir>/stages/entries/<key>.json` and the manifests and
 //! files they name in `<cache dir>/stages/blobs/<sha256>`, stored once whatever the number of
-//! entries naming them.
+//! entries naming them; and built release layers in `<cache dir>/stages/layers/<diff ID>`.
 //!
 //! Every file is written to a temporary name and renamed into place, so a reader sees a whole
 //! file or none; a missing, truncated or forged entry or blob is a miss, never an error (a
@@ -119,7 +119,8 @@ impl Store {
     /// Opens (creating) the cache in `dir`; `None`, with a warning, when it cannot be created.
     pub fn open(dir: &Path) -> Option<Store> {
         let created = fs::create_dir_all(dir.join("entries"))
-            .and_then(|()| fs::create_dir_all(dir.join("blobs")));
+            .and_then(|()| fs::create_dir_all(dir.join("blobs")))
+            .and_then(|()| fs::create_dir_all(dir.join("layers")));
         if let Err(e) = created {
             tracing::warn!(
                 "the stage cache `{}` cannot be created, every stage runs: {e}",
@@ -165,6 +166,24 @@ impl Store {
         }
         let bytes = fs::read(self.blob_path(hex)).ok()?;
         (hex::encode(hash(&bytes)) == hex).then_some(bytes)
+    }
+
+    /// The release layer blob kept for the diff ID `hex` (checked by its user), marked used.
+    pub fn layer(&self, hex: &str) -> Option<Vec<u8>> {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let path = self.dir.join("layers").join(hex);
+        let bytes = fs::read(&path).ok()?;
+        touch(&path);
+        Some(bytes)
+    }
+
+    /// Keeps the release layer blob `gzip` of the diff ID `hex`.
+    pub fn put_layer(&self, hex: &str, gzip: &[u8]) -> Result<(), Error> {
+        let lock = self.lock_file()?;
+        lock.lock_shared().map_err(io(&self.dir.join("lock")))?;
+        write_atomically(&self.dir.join("layers").join(hex), gzip)
     }
 
     /// Marks an entry and its blobs used now.
@@ -218,7 +237,7 @@ impl Store {
         }
         let mut files: Vec<(SystemTime, u64, PathBuf)> = Vec::new();
         let now = SystemTime::now();
-        for sub in ["entries", "blobs"] {
+        for sub in ["entries", "blobs", "layers"] {
             let Ok(dir) = fs::read_dir(self.dir.join(sub)) else {
                 continue;
             };
