@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use flate2::read::GzDecoder;
+use flate2::read::{GzDecoder, MultiGzDecoder};
 use sha2::{Digest, Sha256};
 use tar::{Builder, EntryType, Header};
 
@@ -91,7 +91,7 @@ pub fn build_release_layer_with(
 /// Whether `gzip`, decompressed whole (every member, as a container runtime reads it; at most
 /// [`MAX_LAYER_FILE_BYTES`] twice over), is a tar with the SHA-256 `diff_id`.
 fn holds(gzip: &[u8], diff_id: &str) -> bool {
-    let mut decoder = flate2::read::MultiGzDecoder::new(gzip).take(2 * MAX_LAYER_FILE_BYTES);
+    let mut decoder = MultiGzDecoder::new(gzip).take(2 * MAX_LAYER_FILE_BYTES);
     let mut hash = Sha256::new();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -232,7 +232,8 @@ fn append<W: Write>(
 /// directory (`release-manifests/../x`) is refused. A later entry replaces an earlier one of
 /// the same name, as extraction would.
 pub fn read_release_layer(gzip: &[u8]) -> Result<BTreeMap<String, Vec<u8>>> {
-    let mut archive = tar::Archive::new(GzDecoder::new(gzip));
+    // Every gzip member, one stream, as Go's `gzip.Reader` (oc's, the CVO's) reads a layer.
+    let mut archive = tar::Archive::new(MultiGzDecoder::new(gzip));
     let mut files = BTreeMap::new();
     let mut total: u64 = 0;
     let prefix = format!("{RELEASE_DIR}/");
@@ -531,6 +532,25 @@ mod tests {
         let files = read_release_layer(&layer).unwrap();
         assert_eq!(files.keys().collect::<Vec<_>>(), vec!["ok.yaml"]);
         assert_eq!(files["ok.yaml"], b"e");
+    }
+
+    #[test]
+    fn a_layer_in_several_gzip_members_is_read_whole_as_oc_reads_it() {
+        let whole = gz_tar(&[
+            ("release-manifests/a.yaml", EntryType::Regular, b"a"),
+            ("release-manifests/b.yaml", EntryType::Regular, b"b"),
+        ]);
+        let mut tar = Vec::new();
+        GzDecoder::new(&whole[..]).read_to_end(&mut tar).unwrap();
+        // The first entry (a header and one data block) in one member, the rest in another.
+        let mut split = Vec::new();
+        for part in [&tar[..1024], &tar[1024..]] {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(part).unwrap();
+            split.extend_from_slice(&gz.finish().unwrap());
+        }
+        let files = read_release_layer(&split).unwrap();
+        assert_eq!(files.keys().collect::<Vec<_>>(), vec!["a.yaml", "b.yaml"]);
     }
 
     #[test]
