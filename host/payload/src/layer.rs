@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use flate2::read::{GzDecoder, MultiGzDecoder};
+use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 use tar::{Builder, EntryType, Header};
 
@@ -291,6 +291,8 @@ pub(crate) mod tests_support {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+
+    use flate2::read::GzDecoder;
 
     use super::*;
     use crate::release::{Image, ReleaseMetadata};

@@ -286,6 +286,68 @@ mod tests {
         );
     }
 
+    /// A source that counts the blobs read from `inner`.
+    struct Counting {
+        inner: OciLayout,
+        blobs: std::sync::atomic::AtomicUsize,
+    }
+
+    impl ImageSource for Counting {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn resolve(
+            &self,
+            reference: &Reference,
+        ) -> compose_registry::Result<compose_payload::oci::Descriptor> {
+            self.inner.resolve(reference)
+        }
+        fn blob(&self, reference: &Reference, digest: &str) -> compose_registry::Result<Vec<u8>> {
+            self.blobs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.blob(reference, digest)
+        }
+    }
+
+    #[test]
+    fn an_image_config_is_read_once_per_view() {
+        use compose_runtime::RegistryQuery as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = OciLayout::create(dir.path()).unwrap();
+        let text = r#"{"config":{"Labels":{"name":"okd/cli"}}}"#;
+        let config = layout.write_blob(text.as_bytes()).unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{}}},"layers":[]}}"#,
+            text.len()
+        );
+        let digest = layout.write_blob(manifest.as_bytes()).unwrap();
+        layout.set_ref(
+            compose_payload::oci::Descriptor::new(
+                "application/vnd.oci.image.manifest.v1+json",
+                &digest,
+                manifest.len() as u64,
+            ),
+            "quay.io/okd/cli:1",
+        );
+        let source = Arc::new(Counting {
+            inner: layout,
+            blobs: Default::default(),
+        });
+        let view = RegistryView::new(source.clone());
+        let read = || source.blobs.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(view.image_config("quay.io/okd/cli:1").unwrap(), text);
+        let after_first = read();
+        assert!(
+            after_first >= 2,
+            "the manifest and the config: {after_first}"
+        );
+        assert_eq!(view.image_config("quay.io/okd/cli:1").unwrap(), text);
+        assert_eq!(read(), after_first, "the config was read again");
+        // Another view (another run) reads it again.
+        let again = RegistryView::new(source.clone());
+        assert_eq!(again.image_config("quay.io/okd/cli:1").unwrap(), text);
+        assert!(read() > after_first);
+    }
+
     #[test]
     fn local_first_reads_the_layout_then_the_source() {
         let dir = tempfile::tempdir().unwrap();

@@ -7,8 +7,9 @@
 //! stage's host-call thread, and the stage waits for it no later than its deadline. A call
 //! still blocked then is abandoned with its thread (which ends with the process, or when the
 //! call returns), and the stage is reported as past its time limit. The thread is started at
-//! the first call and serves the stage's calls one after another (a stage makes thousands at
-//! 10x: a thread for each cost about 0.1 ms a call).
+//! the first call and serves the stage's calls one after another: a stage makes thousands at
+//! 10x (`select` and `test` ask for 1,881 configs each), and starting a thread for each was
+//! most of `select`'s time on a loaded machine (BENCHMARKS.md, "Reruns").
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
