@@ -139,8 +139,15 @@ const CONFIG_MEMO_BYTES: usize = 32 << 20;
 /// when it checks a reused stage's answers.
 pub struct RegistryView {
     source: Arc<dyn ImageSource>,
-    /// Configs read, by reference, and their total size.
-    configs: std::sync::Mutex<(std::collections::HashMap<String, String>, usize)>,
+    /// Configs read, by reference.
+    configs: std::sync::Mutex<ConfigMemo>,
+}
+
+/// The image configs a [`RegistryView`] read, by reference, and their total size.
+#[derive(Default)]
+struct ConfigMemo {
+    texts: std::collections::HashMap<String, String>,
+    bytes: usize,
 }
 
 impl RegistryView {
@@ -177,18 +184,20 @@ impl compose_runtime::RegistryQuery for RegistryView {
     }
 
     fn image_config(&self, reference: &str) -> std::result::Result<String, String> {
-        let kept = |configs: &(std::collections::HashMap<String, String>, usize)| {
-            configs.0.get(reference).cloned()
-        };
-        if let Some(text) = self.configs.lock().ok().and_then(|c| kept(&c)) {
+        let kept = self
+            .configs
+            .lock()
+            .ok()
+            .and_then(|memo| memo.texts.get(reference).cloned());
+        if let Some(text) = kept {
             return Ok(text);
         }
         let text = self.read_config(reference)?;
-        if let Ok(mut configs) = self.configs.lock()
-            && configs.1 + text.len() <= CONFIG_MEMO_BYTES
+        if let Ok(mut memo) = self.configs.lock()
+            && memo.bytes + text.len() <= CONFIG_MEMO_BYTES
         {
-            configs.1 += text.len();
-            configs.0.insert(reference.to_string(), text.clone());
+            memo.bytes += text.len();
+            memo.texts.insert(reference.to_string(), text.clone());
         }
         Ok(text)
     }
