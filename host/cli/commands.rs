@@ -53,7 +53,7 @@ pub fn cache_dir(global: &Global) -> PathBuf {
 /// The wasmtime runtime with its cache.
 pub fn runtime(global: &Global) -> anyhow::Result<compose_runtime::Runtime> {
     let dir = cache_dir(global);
-    compose_pipeline::provenance::use_cache_dir(&dir);
+    compose_pipeline::builder::use_cache_dir(&dir);
     compose_runtime::Runtime::new(compose_runtime::RuntimeConfig {
         cache_dir: dir.clone(),
     })

@@ -12,6 +12,7 @@ mod grant_globs;
 mod host_faults;
 mod image;
 mod languages;
+mod layout;
 mod messages;
 mod outputs;
 mod patch_layout;

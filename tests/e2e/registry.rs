@@ -94,6 +94,14 @@ impl Registry {
         Registry::serve(dir, storage, false)
     }
 
+    /// [`Registry::with_mirror`] wanting `bot` / `s3cret`.
+    fn with_mirror_and_auth() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = dir.path().join("storage");
+        copy_dir(fixture_storage(), &storage);
+        Registry::serve(dir, storage, true)
+    }
+
     /// A registry that wants `bot` / `s3cret` (htpasswd, Basic auth).
     fn with_auth() -> Registry {
         let dir = tempfile::tempdir().unwrap();
@@ -448,6 +456,58 @@ fn scos_reads_from_a_registry_and_pushes_the_release_to_it() {
         "the tag was already there: {again}"
     );
     assert_eq!(again["skipped"], again["blobs"], "{again}");
+}
+
+/// `verify --policy` runs the policy's checks through the command's one registry view: the
+/// policy stream's mirrors and registries, with the command line's credentials. The `test`
+/// stage of a stream reading from a registry that wants credentials queries every image
+/// config there (the RHEL-content check): without `--creds` reaching the checks, each query
+/// is refused and the check fails.
+#[test]
+fn verify_policy_checks_read_the_registries_with_the_command_lines_credentials() {
+    let s = Scratch::new();
+    let registry = Registry::with_mirror_and_auth();
+    let stream = stream_copy(&s, "scos.toml", |t| from_registry(t, &registry.addr));
+    let out = s.path().join("okd-scos");
+    let k = crate::signing::keys();
+    let private = k.str("release.priv.asc");
+    let run = compose_env(
+        &s,
+        &[
+            "--creds",
+            "bot:s3cret",
+            "run",
+            stream.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[
+            ("COMPOSE_RELEASE_KEY", private.as_str()),
+            ("COMPOSE_RELEASE_KEY_PASSPHRASE", "correct horse"),
+        ],
+    );
+    ok(&run);
+    let public = k.str("release.pub.asc");
+    let verify = |creds: &[&str]| {
+        let mut args = creds.to_vec();
+        args.extend([
+            "verify",
+            out.to_str().unwrap(),
+            "--key",
+            &public,
+            "--policy",
+            stream.to_str().unwrap(),
+        ]);
+        compose(&s, &args)
+    };
+    let passed = verify(&["--creds", "bot:s3cret"]);
+    ok(&passed);
+    let err = stderr(&passed);
+    assert!(err.contains("stage   test: ok"), "{err}");
+    // Without credentials the registry refuses the checks' queries: the policy fails.
+    let refused = verify(&[]);
+    let err = fails(&refused);
+    assert!(err.contains("no-rhel-content"), "{err}");
 }
 
 #[test]

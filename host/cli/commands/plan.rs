@@ -47,11 +47,11 @@ pub async fn execute(args: &StreamArgs, global: &Global, output: &Output) -> any
             info.description,
             s.label,
             s.digest,
-            s.spec.limits.memory >> 20,
-            s.spec.limits.timeout
+            s.spec.limits.effective_memory() >> 20,
+            s.spec.limits.effective_timeout()
         ));
         // The directories the sandbox opens, as resolved (links followed): what the stage reads.
-        for dir in &s.spec.grants.dirs {
+        for dir in &s.spec.grants.files {
             text.push_str(&format!(
                 "   files   {:<44} read-only {}\n",
                 dir.guest,
@@ -83,11 +83,11 @@ pub async fn execute(args: &StreamArgs, global: &Global, output: &Output) -> any
             "imports": s.imports.iter().map(|i| serde_json::json!({
                 "interface": i.interface, "granted": i.granted, "reason": i.reason
             })).collect::<Vec<_>>(),
-            "files": s.spec.grants.dirs.iter().map(|d| serde_json::json!({
+            "files": s.spec.grants.files.iter().map(|d| serde_json::json!({
                 "guest": d.guest, "host": d.host.display().to_string()
             })).collect::<Vec<_>>(),
-            "memory": s.spec.limits.memory,
-            "timeout-millis": s.spec.limits.timeout.as_millis() as u64,
+            "memory": s.spec.limits.effective_memory(),
+            "timeout-millis": s.spec.limits.effective_timeout().as_millis() as u64,
         }));
     }
     if output.is_json() {

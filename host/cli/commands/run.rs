@@ -81,11 +81,19 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
         ));
     }
     let runtime = runtime(global)?;
-    // Stage at a time: compile only the plugins of the stages this process may run.
-    let may_run = state.as_ref().map(|state| {
+    // Stage at a time: the state is read once, and only the plugins of the stages this
+    // process may run are compiled.
+    let read = match &state {
+        Some(state) => Some(
+            compose_pipeline::StateRead::load(&state.dir).with_context(|| {
+                format!("running stream `{name}`; the state and the output were left as they were")
+            })?,
+        ),
+        None => None,
+    };
+    let may_run = state.as_ref().zip(read.as_ref()).map(|(state, read)| {
         let names: Vec<&str> = stream.stages.iter().map(|s| s.name.as_str()).collect();
-        let done = compose_pipeline::state::recorded_stages(&state.dir);
-        compose_pipeline::state::may_run(&names, &state.selection, done)
+        compose_pipeline::state::may_run(&names, &state.selection, read.recorded_stages())
     });
     let load = |i: usize| may_run.as_ref().is_none_or(|range| range.contains(&i));
     let plan = compose_pipeline::plan_selected(&runtime, stream, output, Some(&fetcher), &load)
@@ -101,7 +109,13 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
             !args.no_cache,
         )),
     };
-    let outcome = match compose_pipeline::run(&runtime, &plan, &options, output).await {
+    let ran = match read {
+        Some(read) => {
+            compose_pipeline::run_from_state(&runtime, &plan, &options, read, output).await
+        }
+        None => compose_pipeline::run(&runtime, &plan, &options, output).await,
+    };
+    let outcome = match ran {
         Ok(outcome) => outcome,
         Err(e) => {
             if let compose_pipeline::Error::ChecksFailed { count, .. } = &e {

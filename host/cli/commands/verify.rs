@@ -12,7 +12,7 @@ use compose_registry::{OciLayout, Reference, read_release_image};
 use compose_signing::{PublicKey, TrustedKeys};
 
 use crate::args::{Global, VerifyArgs};
-use crate::commands::{load_stream, runtime};
+use crate::commands::{load_stream, plugin_fetcher, registries, runtime, stream_mirrors};
 use crate::output::Output;
 
 /// Opens `text` (`DIR`, `oci:DIR` or `oci:DIR:TAG`) and finds the release manifest in it: the
@@ -102,8 +102,12 @@ pub async fn execute(args: &VerifyArgs, global: &Global, output: &Output) -> any
     let mut policy_failed = 0;
     if let Some(policy) = &args.policy {
         let stream = load_stream(policy)?;
+        // One registry view for the policy's `oci://` plugins and its checks' queries: the
+        // stream's mirrors, then its registries.
+        let mirrors = stream_mirrors(&stream, &registries(global)?)?;
+        let fetcher = plugin_fetcher(global, mirrors.clone());
         let runtime = runtime(global)?;
-        let plan = compose_pipeline::plan(&runtime, stream, output)
+        let plan = compose_pipeline::plan_with(&runtime, stream, output, Some(&fetcher))
             .with_context(|| format!("loading the checks of `{}`", policy.display()))?;
         // The checks are the stages whose component targets the read-only `check` world.
         if !plan.stages.iter().any(compose_pipeline::is_check) {
@@ -122,9 +126,10 @@ pub async fn execute(args: &VerifyArgs, global: &Global, output: &Output) -> any
                 signatures: checks.clone(),
             },
         );
-        let (_, failed) = compose_pipeline::check_release(&runtime, &plan, release, output)
-            .await
-            .with_context(|| format!("running the checks of `{}`", policy.display()))?;
+        let (_, failed) =
+            compose_pipeline::check_release(&runtime, &plan, release, mirrors, output)
+                .await
+                .with_context(|| format!("running the checks of `{}`", policy.display()))?;
         policy_failed = failed;
     }
     if checks.is_empty() && provenance.is_none() {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use compose_payload::Release;
+use compose_registry::Mirrors;
 use compose_runtime::Runtime;
 
 use crate::error::Result;
@@ -14,7 +15,6 @@ use crate::events::Observer;
 use crate::plan::{Plan, PlannedStage};
 use crate::report::StageReport;
 use crate::run::{finish_stage, host_services, run_planned};
-use crate::sources::mirrors;
 
 /// Whether a planned stage is a check: its plugin was loaded and targets the `check` world.
 pub fn is_check(stage: &PlannedStage) -> bool {
@@ -26,18 +26,19 @@ pub fn is_check(stage: &PlannedStage) -> bool {
 
 /// Runs the checks of `plan` ([`is_check`]; the other stages are not run) on `release` (in
 /// order) and returns their reports and the number of failed findings of severity `error`.
-/// The checks query the registries of the plan's stream; no key is available to them.
+/// The checks query the registries of the plan's stream through `mirrors`, the caller's one
+/// view of them ([`crate::sources::mirrors_with`]); no key is available to them.
 pub async fn check_release(
     runtime: &Runtime,
     plan: &Plan,
     release: Release,
+    mirrors: Arc<Mirrors>,
     observer: &dyn Observer,
 ) -> Result<(Vec<StageReport>, usize)> {
     let checks: Vec<&PlannedStage> = plan.stages.iter().filter(|s| is_check(s)).collect();
     for planned in &checks {
         compose_runtime::check_grants(planned.plugin()?, &planned.spec)?;
     }
-    let mirrors = Arc::new(mirrors(&plan.stream)?);
     let services = host_services(mirrors, Arc::default(), None, None);
     let mut release = release;
     let mut reports = Vec::new();

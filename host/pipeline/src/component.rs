@@ -93,6 +93,24 @@ pub fn inspect_component(bytes: &[u8]) -> Result<ComponentInterface, String> {
     })
 }
 
+/// The custom section a component carries (at its top level or in one of its core modules)
+/// to declare that its result depends on more than its inputs (the clock, randomness): its
+/// stages are never reused.
+pub const NONDETERMINISTIC_SECTION: &str = "compose:nondeterministic";
+
+/// Whether a component (or core module) declares [`NONDETERMINISTIC_SECTION`], at its top
+/// level or in a nested component or core module (`wasmparser` walks them all). Bytes that do
+/// not parse declare nothing past the point where they stop parsing.
+pub fn declares_nondeterministic(wasm: &[u8]) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .map_while(Result::ok)
+        .any(|payload| {
+            matches!(payload, wasmparser::Payload::CustomSection(section)
+                if section.name() == NONDETERMINISTIC_SECTION)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +139,51 @@ mod tests {
         assert!(inspect_component(b"not wasm").is_err());
         // An empty core module: `\0asm`, version 1.
         assert!(inspect_component(b"\0asm\x01\0\0\0").is_err());
+    }
+
+    fn custom(name: &str) -> Vec<u8> {
+        let mut body = vec![name.len() as u8];
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(b"data");
+        let mut s = vec![0, body.len() as u8];
+        s.extend(body);
+        s
+    }
+
+    fn module(sections: &[u8]) -> Vec<u8> {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.extend_from_slice(sections);
+        m
+    }
+
+    fn component(sections: &[u8]) -> Vec<u8> {
+        let mut m = b"\0asm\x0d\0\x01\0".to_vec();
+        m.extend_from_slice(sections);
+        m
+    }
+
+    #[test]
+    fn the_section_is_found_at_the_top_or_in_a_nested_module() {
+        assert!(declares_nondeterministic(&module(&custom(
+            NONDETERMINISTIC_SECTION
+        ))));
+        assert!(!declares_nondeterministic(&module(&custom("name"))));
+        let inner = module(&custom(NONDETERMINISTIC_SECTION));
+        let mut nested = vec![1, inner.len() as u8];
+        nested.extend(&inner);
+        assert!(declares_nondeterministic(&component(&nested)));
+        // A module section of a core module is not a nested module.
+        assert!(!declares_nondeterministic(&module(&nested)));
+        assert!(!declares_nondeterministic(b"not wasm"));
+        // Truncated: declares nothing, and does not panic.
+        let whole = component(&nested);
+        assert!(!declares_nondeterministic(&whole[..whole.len() - 3]));
+    }
+
+    #[test]
+    fn builtin_plugins_are_deterministic() {
+        for b in compose_builtins::all() {
+            assert!(!declares_nondeterministic(b.wasm), "{}", b.name);
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod builder;
 pub mod check;
 pub mod component;
 pub mod error;
@@ -32,5 +33,5 @@ pub use lock::{Lock, lock_path};
 pub use plan::{Plan, PlannedStage, plan, plan_selected, plan_with};
 pub use push::Pushed;
 pub use report::StageReport;
-pub use run::{Run, RunOptions, RunOutcome, run};
+pub use run::{Run, RunOptions, RunOutcome, StateRead, run, run_from_state};
 pub use state::{Selection, StateOptions};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use compose_registry::Reference;
-use compose_runtime::{DirGrant, Grants, ImportStatus, Limits, Plugin, Runtime, StageSpec};
+use compose_runtime::{ImportStatus, Plugin, Runtime, StageSpec};
 use compose_stream::{PluginRef, Stage, Stream};
 
 use crate::error::{Error, Result};
@@ -27,7 +27,7 @@ pub struct PlannedStage {
     /// The plugin's imports against the stage's grants (empty when not loaded).
     pub imports: Vec<ImportStatus>,
     /// Whether the plugin declares that its result depends on more than its inputs (see
-    /// [`crate::stage_cache::NONDETERMINISTIC_SECTION`]): its stage is never reused.
+    /// [`crate::component::NONDETERMINISTIC_SECTION`]): its stage is never reused.
     pub nondeterministic: bool,
 }
 
@@ -139,30 +139,13 @@ pub(crate) fn fetch_stage_plugin(
     Ok(fetched)
 }
 
-/// The sandbox a stage gets.
+/// The sandbox a stage gets: its config, and the grants and limits the stream validated.
 pub fn stage_spec(stage: &Stage) -> StageSpec {
-    let defaults = Limits::default();
     StageSpec {
         stage: stage.name.clone(),
         config_json: stage.config.to_string(),
-        grants: Grants {
-            registry: stage.grants.registry.clone(),
-            keys: stage.grants.keys.clone(),
-            dirs: stage
-                .grants
-                .files
-                .iter()
-                .map(|f| DirGrant {
-                    host: f.host.clone(),
-                    guest: f.guest.clone(),
-                })
-                .collect(),
-        },
-        limits: Limits {
-            memory: stage.limits.memory.unwrap_or(defaults.memory),
-            timeout: stage.limits.timeout.unwrap_or(defaults.timeout),
-            output: stage.limits.output,
-        },
+        grants: stage.grants.clone(),
+        limits: stage.limits,
     }
 }
 
@@ -205,7 +188,7 @@ pub fn plan_selected(
                 loaded: None,
                 spec,
                 imports: Vec::new(),
-                nondeterministic: crate::stage_cache::declares_nondeterministic(&bytes),
+                nondeterministic: crate::component::declares_nondeterministic(&bytes),
             });
             continue;
         }
@@ -239,7 +222,7 @@ pub fn plan_selected(
             loaded: Some(plugin),
             spec,
             imports,
-            nondeterministic: crate::stage_cache::declares_nondeterministic(&bytes),
+            nondeterministic: crate::component::declares_nondeterministic(&bytes),
         });
     }
     Ok(Plan { stream, stages })

@@ -305,15 +305,6 @@ fn parse_journal(text: &[u8], path: &Path, dir: &Path) -> Result<Journal> {
     serde_json::from_slice(text).map_err(not_a_journal)
 }
 
-/// How many stages the journal of the state directory `dir` records, reading nothing else;
-/// 0 when there is no readable journal (the run itself then reports why).
-pub fn recorded_stages(dir: &Path) -> usize {
-    std::fs::read(dir.join(JOURNAL))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Journal>(&bytes).ok())
-        .map_or(0, |journal| journal.stages.len())
-}
-
 /// How the state's release image is named inside its layout.
 pub(crate) fn state_reference(release: &str) -> Result<Reference> {
     Reference::parse(&format!("localhost/state:{release}")).map_err(|source| Error::Registry {
@@ -392,7 +383,6 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
         let err = load(dir.path()).err().unwrap().to_string();
         assert!(err.contains("is not a compose state directory"), "{err}");
-        assert_eq!(recorded_stages(dir.path()), 0);
     }
 
     #[test]

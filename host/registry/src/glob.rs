@@ -38,6 +38,22 @@ impl RepositoryGlob {
     }
 }
 
+/// Two globs are equal when their patterns are.
+impl PartialEq for RepositoryGlob {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RepositoryGlob {}
+
+/// A glob serializes as its pattern (`"quay.io/okd/*"`).
+impl serde::Serialize for RepositoryGlob {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Debug for RepositoryGlob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("RepositoryGlob")
@@ -87,6 +103,17 @@ mod tests {
         assert_eq!(
             RepositoryGlob::new("quay.io/*").unwrap().to_string(),
             "quay.io/*"
+        );
+    }
+
+    #[test]
+    fn globs_compare_and_serialize_as_their_patterns() {
+        let a = RepositoryGlob::new("quay.io/okd/*").unwrap();
+        assert_eq!(a, RepositoryGlob::new("quay.io/okd/*").unwrap());
+        assert_ne!(a, RepositoryGlob::new("quay.io/*").unwrap());
+        assert_eq!(
+            serde_json::to_string(&vec![a]).unwrap(),
+            r#"["quay.io/okd/*"]"#
         );
     }
 }

@@ -5,8 +5,8 @@
 //! - [`v0_2`]: `okd:compose@0.2.0` (`wit/`), world `plugin`;
 //! - [`check`]: world `check` of 0.2.0, over the same imports as [`v0_2`].
 //!
-//! The host implements the imports of the newest version (`host.rs`); the older versions'
-//! imports delegate to it (`compat.rs`).
+//! Each capability's module (`capability/`) links its interfaces of every version and
+//! implements those of the newest; the older versions' imports delegate to it.
 
 /// `okd:compose@0.1.0`, world `plugin`.
 pub(crate) mod v0_1 {
@@ -26,7 +26,7 @@ pub(crate) mod v0_1 {
             "okd:compose/release.[method]payload.remove-manifest": trappable,
         },
         with: {
-            "okd:compose/release.payload": crate::host::PayloadHandle,
+            "okd:compose/release.payload": crate::bindings::PayloadHandle,
         },
     });
 }
@@ -49,7 +49,7 @@ pub(crate) mod v0_2 {
             "okd:compose/release.[method]payload.remove-manifest": trappable,
         },
         with: {
-            "okd:compose/release.payload": crate::host::PayloadHandle,
+            "okd:compose/release.payload": crate::bindings::PayloadHandle,
         },
     });
 }
@@ -68,3 +68,7 @@ pub(crate) mod check {
         },
     });
 }
+
+/// The host type behind the WIT `payload` resource. The payload itself lives in the store
+/// (one per stage run); the handle only names it.
+pub struct PayloadHandle;

@@ -18,7 +18,9 @@ use std::time::Instant;
 
 use compose_payload::Release;
 
-use crate::host::{HostServices, RegistryQuery, SignatureFormat, Signer};
+use crate::capability::HostServices;
+use crate::capability::registry::RegistryQuery;
+use crate::capability::signer::{SignatureFormat, Signer};
 
 /// A host call, as the host-call thread runs it.
 type Job = Box<dyn FnOnce() + Send>;

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, HasSelf, InstancePre, Lift, Linker, Resource};
+use wasmtime::component::{Component, InstancePre, Lift, Linker, Resource};
 use wasmtime::{Config, Engine};
 
+use crate::bindings::PayloadHandle;
 use crate::bindings::{check, v0_1, v0_2};
 use crate::cache::CacheKey;
+use crate::capability::StageState;
 use crate::error::{Error, Result};
-use crate::host::{PayloadHandle, StageState};
 use crate::versions::{Contract, contract};
 
 /// How often the epoch ticks: the granularity of time limits.
@@ -101,15 +102,9 @@ impl Runtime {
         let engine = Engine::new(&wasm).map_err(|e| Error::Engine(format!("{e:#}")))?;
 
         let mut linker: Linker<StageState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| Error::Engine(format!("linking WASI: {e:#}")))?;
-        // Every released version of the compose package, side by side (see `versions.rs`).
-        v0_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| Error::Engine(format!("linking okd:compose@0.1.0: {e:#}")))?;
-        v0_2::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| Error::Engine(format!("linking okd:compose@0.2.0: {e:#}")))?;
-        crate::deny::add_to_linker(&mut linker)
-            .map_err(|e| Error::Engine(format!("linking the deny-only wasi:http: {e:#}")))?;
+        // Every capability, for every released version of the compose package (see
+        // `versions.rs`).
+        crate::capability::link(&mut linker)?;
 
         std::fs::create_dir_all(&config.cache_dir).map_err(|source| Error::Cache {
             path: config.cache_dir.clone(),

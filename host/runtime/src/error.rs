@@ -95,7 +95,7 @@ pub enum Error {
         limit: u64,
     },
     /// The stage wrote more into the payload than its output limit.
-    #[error("stage `{stage}`: plugin `{plugin}` wrote more than its output limit of {} into the payload ({} attempted; raise `limits.output` of the stage if this is expected) and was stopped", crate::host::show_bytes(*limit), crate::host::show_bytes(*attempted))]
+    #[error("stage `{stage}`: plugin `{plugin}` wrote more than its output limit of {} into the payload ({} attempted; raise `limits.output` of the stage if this is expected) and was stopped", show_bytes(*limit), show_bytes(*attempted))]
     OutputLimit {
         /// The stage.
         stage: String,
@@ -141,3 +141,36 @@ pub enum Error {
 
 /// The runtime's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `bytes` for messages: `64 MiB`, `1.5 GiB`, `512 bytes`.
+pub(crate) fn show_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = KIB * 1024;
+    const GIB: u64 = MIB * 1024;
+    let scaled = |unit: u64, name: &str| {
+        if bytes.is_multiple_of(unit) {
+            format!("{} {name}", bytes / unit)
+        } else {
+            format!("{:.1} {name}", bytes as f64 / unit as f64)
+        }
+    };
+    match bytes {
+        b if b >= GIB => scaled(GIB, "GiB"),
+        b if b >= MIB => scaled(MIB, "MiB"),
+        b if b >= KIB => scaled(KIB, "KiB"),
+        b => format!("{b} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well_in_messages() {
+        assert_eq!(show_bytes(64 << 20), "64 MiB");
+        assert_eq!(show_bytes(3 << 29), "1.5 GiB");
+        assert_eq!(show_bytes(2048), "2 KiB");
+        assert_eq!(show_bytes(12), "12 bytes");
+    }
+}

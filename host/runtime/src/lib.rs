@@ -8,7 +8,8 @@
 //! - no network, no environment, no arguments, no files except the read-only directories the
 //!   stage was granted;
 //! - the host interfaces (`registry`, `signer`) only when granted: a plugin importing one its
-//!   stage was not granted is refused before it runs ([`check_grants`]);
+//!   stage was not granted is refused before it runs ([`check_grants`]); each capability, with
+//!   its grant, its judgement, its link and its host side, is one module of [`capability`];
 //! - bounded memory (a resource limiter) and bounded time (epoch interruption inside the guest,
 //!   a tokio timeout around every call, and every host call it makes — registry, signer,
 //!   payload digest — abandoned at the stage's deadline);
@@ -20,25 +21,28 @@
 mod attachment;
 mod bindings;
 mod bounded;
+mod budget;
 mod cache;
-mod compat;
-mod deny;
+pub mod capability;
 mod engine;
 mod error;
-mod host;
 mod output;
 mod sandbox;
 mod stage;
 mod versions;
 
 pub use attachment::ATTACHMENT_KINDS;
+pub use budget::default_output_limit;
 pub use cache::CacheKey;
+pub use capability::registry::RegistryQuery;
+pub use capability::signer::{SignatureFormat, Signer};
+pub use capability::{DigestFn, HostServices};
+pub use capability::{FileGrant, Grants};
 pub use engine::{Plugin, Runtime, RuntimeConfig};
 pub use error::{Error, Result};
-pub use host::{
-    DigestFn, HostServices, RegistryQuery, SignatureFormat, Signer, default_output_limit,
-};
 pub use output::OUTPUT_CAP;
-pub use sandbox::{DirGrant, Grants, ImportStatus, Limits, StageSpec, check_grants, import_status};
+pub use sandbox::{
+    DEFAULT_MEMORY, DEFAULT_TIMEOUT, ImportStatus, Limits, StageSpec, check_grants, import_status,
+};
 pub use stage::{Finding, PluginInfo, Severity, StageOutcome};
 pub use versions::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS};

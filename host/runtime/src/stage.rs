@@ -6,16 +6,18 @@ use compose_payload::Release;
 use serde::{Deserialize, Serialize};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use crate::bindings::PayloadHandle;
 use crate::bindings::v0_1::exports::okd::compose::stage as v0_1;
 use crate::bindings::v0_2::okd::compose0_2_0::types as v0_2;
 use crate::bounded::Deadline;
+use crate::budget::{MemoryLimiter, OutputBudget};
+use crate::capability::Grants;
+use crate::capability::{HostServices, StageState};
 use crate::engine::{Bindings, EPOCH_TICK, Plugin, Runtime};
 use crate::error::{Error, Result};
-use crate::host::{HostServices, MemoryLimiter, OutputBudget, PayloadHandle, StageState};
 use crate::output::GuestOutput;
-use crate::sandbox::{Grants, Limits, StageSpec};
+use crate::sandbox::{Limits, StageSpec};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -125,35 +127,22 @@ impl Runtime {
         release: Release,
         services: Option<HostServices>,
     ) -> Result<(Store<StageState>, GuestOutput, Deadline)> {
-        let deadline = Instant::now() + limits.timeout;
+        let deadline = Instant::now() + limits.effective_timeout();
         let bounded = Deadline::new(deadline);
         let output = GuestOutput::new();
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(output.stdout())
-            .stderr(output.stderr())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        for dir in &grants.dirs {
-            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
-                .map_err(|e| Error::Grant {
-                    stage: stage.to_string(),
-                    path: dir.host.clone(),
-                    source: std::io::Error::other(format!("{e:#}")),
-                })?;
-        }
+        let mut wasi = crate::capability::wasi::context(&output);
+        crate::capability::files::preopen(&mut wasi, grants, stage)?;
         let state = StageState {
             stage: stage.to_string(),
             plugin: plugin.label().to_string(),
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            http: crate::deny::Http::new(stage, plugin.label()),
-            limiter: MemoryLimiter::new(limits.memory),
+            http: crate::capability::http::Http::new(stage, plugin.label()),
+            limiter: MemoryLimiter::new(limits.effective_memory()),
             output: OutputBudget::new(limits.output, &release),
             stopped: None,
             release,
             grants: grants.clone(),
-            registry_globs: crate::sandbox::registry_globs(grants),
             services: services.map(|s| bounded.bound(s)),
             timed_out: false,
             guest_output: output.clone(),
@@ -215,7 +204,7 @@ impl Runtime {
             }
         };
         // The epoch deadline stops a guest that computes; this stops one blocked in the host.
-        let grace = spec.limits.timeout + Duration::from_secs(1) + EPOCH_TICK;
+        let grace = spec.limits.effective_timeout() + Duration::from_secs(1) + EPOCH_TICK;
         let called = tokio::time::timeout(grace, call).await;
         let last_words = output.flush(stage, plugin.label());
         let state = store.data();
@@ -227,7 +216,7 @@ impl Runtime {
                 Error::TimedOut {
                     stage: stage.to_string(),
                     plugin: plugin.label().to_string(),
-                    limit: spec.limits.timeout,
+                    limit: spec.limits.effective_timeout(),
                 }
             } else if let Some(stop) = &state.stopped {
                 stop.error(stage, plugin.label())
@@ -235,7 +224,7 @@ impl Runtime {
                 Error::MemoryLimit {
                     stage: stage.to_string(),
                     plugin: plugin.label().to_string(),
-                    limit: spec.limits.memory,
+                    limit: spec.limits.effective_memory(),
                 }
             } else {
                 // The trap code (`wasm trap: wasm `unreachable` instruction executed`), not
@@ -335,7 +324,7 @@ impl Plugin {
             })
         };
         // The epoch stops the guest at the limit; this, a guest blocked in the host.
-        let grace = limits.timeout + Duration::from_secs(1) + EPOCH_TICK;
+        let grace = limits.effective_timeout() + Duration::from_secs(1) + EPOCH_TICK;
         let called = tokio::time::timeout(grace, call).await;
         let last_words = output.flush("describe", self.label());
         let timed_out = store.data().timed_out;
@@ -344,12 +333,12 @@ impl Plugin {
             Ok(Err(_)) | Err(_) if timed_out => Err(Error::TimedOut {
                 stage: "describe".into(),
                 plugin: self.label().to_string(),
-                limit: limits.timeout,
+                limit: limits.effective_timeout(),
             }),
             Ok(Err(_)) if memory => Err(Error::MemoryLimit {
                 stage: "describe".into(),
                 plugin: self.label().to_string(),
-                limit: limits.memory,
+                limit: limits.effective_memory(),
             }),
             Ok(Ok(info)) => Ok(info),
             Ok(Err(e)) => Err(Error::Trapped {
@@ -360,7 +349,7 @@ impl Plugin {
             Err(_) => Err(Error::TimedOut {
                 stage: "describe".into(),
                 plugin: self.label().to_string(),
-                limit: limits.timeout,
+                limit: limits.effective_timeout(),
             }),
         }
     }

@@ -19,6 +19,7 @@ pub mod images;
 pub mod keys;
 pub mod manifests;
 pub mod operators;
+pub mod render;
 pub mod special_manifests;
 
 use std::collections::BTreeMap;
@@ -36,8 +37,9 @@ use crate::components::{
 };
 pub use crate::error::{Error, Result};
 use crate::images::{Entry, ImageSpec, Layer, StoredImage, put_image};
-use crate::manifests::{Context, release_manifests};
+use crate::manifests::release_manifests;
 use crate::operators::{referenced_images, ships_manifests};
+use crate::render::Context;
 use crate::special_manifests::cvo_templates;
 
 /// The base release name (a real OKD/FCOS 4.15 nightly name).

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::components::{FCOS_TAG, hash_hex};
 use crate::error::Result;
-use crate::manifests::{Context, annotations, crd, plural};
+use crate::render::{Context, annotations, crd, plural};
 
 /// The CVO's own release manifests (its deployment is rendered from `/manifests` at runtime).
 pub(crate) fn cvo_manifests(ctx: &Context<'_>, files: &mut BTreeMap<String, String>) {

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+
+/// Grants and limits are the sandbox's own types: the stream validates into what the runtime
+/// enforces (each capability validates its own grant, see `compose_runtime::capability`).
+pub use compose_runtime::{FileGrant, Grants, Limits};
 
 /// A stream file after validation.
 #[derive(Debug, Clone)]
@@ -110,37 +113,6 @@ impl std::fmt::Display for PluginRef {
             PluginRef::Oci(reference) => write!(f, "oci://{reference}"),
         }
     }
-}
-
-/// A read-only directory grant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileGrant {
-    /// The directory on the host.
-    pub host: PathBuf,
-    /// Where the stage sees it (`/<directory name>`).
-    pub guest: String,
-}
-
-/// What a stage may reach.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Grants {
-    /// Repository globs for registry queries.
-    pub registry: Vec<String>,
-    /// Read-only directories.
-    pub files: Vec<FileGrant>,
-    /// Key names.
-    pub keys: Vec<String>,
-}
-
-/// A stage's limits; `None` means the runtime's default.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// Linear memory in bytes.
-    pub memory: Option<u64>,
-    /// Bytes the stage may write into the payload.
-    pub output: Option<u64>,
-    /// Wall time.
-    pub timeout: Option<Duration>,
 }
 
 /// One validated stage.

@@ -36,9 +36,6 @@ pub const COMPOSE_ID: u32 = 65532;
 /// What a task requests on top of its stage's memory limit: the host, its runtime and the
 /// release payload it holds.
 pub const HOST_MEMORY_MIB: u64 = 256;
-/// The default memory limit of a stage without `limits.memory` (the runtime's default).
-pub const DEFAULT_STAGE_MEMORY: u64 = 256 << 20;
-
 /// Labels on every exported object.
 const LABEL_NAME: &str = "app.kubernetes.io/name";
 const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";

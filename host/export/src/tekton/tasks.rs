@@ -268,7 +268,7 @@ pub(super) fn stage_task(
     );
     let result_names: Vec<&str> = RESULTS.iter().map(|(n, _)| *n).collect();
     args.extend(result_args(&result_names));
-    let memory = mebibytes(stage.limits.memory.unwrap_or(DEFAULT_STAGE_MEMORY)) + HOST_MEMORY_MIB;
+    let memory = mebibytes(stage.limits.effective_memory()) + HOST_MEMORY_MIB;
     let description = format!(
         "Stage `{}` of stream `{}`: {} `{}` ({}), with `compose run --only {} --locked`.",
         stage.name,

@@ -79,37 +79,3 @@ fn lock_mismatches_name_every_drifted_input() {
     assert!(found[1].contains("plugin artifact") && found[1].contains("no digest"));
     assert!(found[2].contains("stage/extra/component"));
 }
-
-#[test]
-fn the_binary_digest_cache_is_keyed_by_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join("exe");
-    std::fs::write(&exe, b"one").unwrap();
-    let first = cache_file(dir.path(), &exe).unwrap();
-    assert_eq!(cache_file(dir.path(), &exe).unwrap(), first);
-    assert_eq!(recall(dir.path(), &exe), None);
-    remember(dir.path(), &exe, &digest('1'));
-    assert_eq!(recall(dir.path(), &exe), Some(digest('1')));
-    // An entry written without the cache's key (plain text, or another digest under the
-    // old seal) is not believed.
-    std::fs::write(&first, digest('2')).unwrap();
-    assert_eq!(recall(dir.path(), &exe), None);
-    let mut sealed = compose_runtime::CacheKey::open(dir.path()).unwrap().seal(
-        "another-entry",
-        SEAL_PURPOSE,
-        digest('2').as_bytes(),
-    );
-    std::fs::write(&first, &sealed).unwrap();
-    assert_eq!(recall(dir.path(), &exe), None);
-    remember(dir.path(), &exe, &digest('1'));
-    sealed = std::fs::read(&first).unwrap();
-    let last = sealed.len() - 1;
-    sealed[last] ^= 1;
-    std::fs::write(&first, &sealed).unwrap();
-    assert_eq!(recall(dir.path(), &exe), None);
-    // A rebuilt binary (another size, mtime or inode) has another entry.
-    std::fs::remove_file(&exe).unwrap();
-    std::fs::write(&exe, b"rebuilt").unwrap();
-    assert_ne!(cache_file(dir.path(), &exe).unwrap(), first);
-    assert_eq!(file_digest(&exe).unwrap(), sha256_digest(b"rebuilt"));
-}

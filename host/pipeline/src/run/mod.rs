@@ -98,6 +98,36 @@ pub async fn run(
         .await
 }
 
+/// The state directory of [`RunOptions::state`] as the caller read it, once, before planning
+/// (what [`crate::state::load`] returned): the stages it chose to compile plugins for and the
+/// stages the run continues from are decided on the same journal.
+pub struct StateRead(pub Option<LoadedState>);
+
+impl StateRead {
+    /// Reads the state directory `dir` ([`crate::state::load`]).
+    pub fn load(dir: &std::path::Path) -> Result<Self> {
+        crate::state::load(dir).map(StateRead)
+    }
+
+    /// How many stages the state records (0 for a run that has not started).
+    pub fn recorded_stages(&self) -> usize {
+        self.0.as_ref().map_or(0, |l| l.journal.stages.len())
+    }
+}
+
+/// [`run`] continuing from a state the caller read ([`StateRead`]) instead of reading it again.
+pub async fn run_from_state(
+    runtime: &Runtime,
+    plan: &Plan,
+    options: &RunOptions,
+    state: StateRead,
+    observer: &dyn Observer,
+) -> Result<RunOutcome> {
+    Run::with_state(plan, options, Some(state), observer)?
+        .execute(runtime, observer)
+        .await
+}
+
 /// One run of a plan, with everything decided before the first stage: each is done once.
 pub struct Run<'a> {
     /// The plan.
@@ -138,14 +168,27 @@ impl<'a> Run<'a> {
     /// to run, loads the keys, and builds the registry view unless `options` has one. Reads
     /// no registry yet.
     pub fn new(plan: &'a Plan, options: &'a RunOptions, observer: &dyn Observer) -> Result<Self> {
+        Self::with_state(plan, options, None, observer)
+    }
+
+    /// [`Run::new`] with the state directory as the caller read it (`None`: read it here).
+    pub fn with_state(
+        plan: &'a Plan,
+        options: &'a RunOptions,
+        read: Option<StateRead>,
+        observer: &dyn Observer,
+    ) -> Result<Self> {
         let started = Instant::now();
-        crate::provenance::prefetch_builder_digest();
+        crate::builder::prefetch_builder_digest();
         plan.check_grants()?;
         let stream = &plan.stream;
         publish::check_output(stream, options)?;
-        let loaded = match &options.state {
-            Some(state) => load_state(plan, state, observer)?,
-            None => None,
+        let loaded = match (&options.state, read) {
+            (Some(state), Some(StateRead(loaded))) => check_state(plan, state, loaded, observer)?,
+            (Some(state), None) => {
+                check_state(plan, state, crate::state::load(&state.dir)?, observer)?
+            }
+            (None, _) => None,
         };
         let done = loaded.as_ref().map_or(0, |l| l.journal.stages.len());
         let selected = match &options.state {
@@ -307,12 +350,13 @@ impl<'a> Run<'a> {
 }
 
 /// Loads the state directory and checks it belongs to a run of `plan`'s stream.
-fn load_state(
+/// Checks a loaded state against the plan (its journal must match the stream) and says so.
+fn check_state(
     plan: &Plan,
     state: &StateOptions,
+    loaded: Option<LoadedState>,
     observer: &dyn Observer,
 ) -> Result<Option<LoadedState>> {
-    let loaded = crate::state::load(&state.dir)?;
     if let Some(loaded) = &loaded {
         loaded.journal.check_matches(plan, &state.dir)?;
         observer.event(&Event::StateLoaded {

@@ -14,7 +14,7 @@ use compose_stream::Stream;
 
 use super::build::{build, check_invariants, prepare};
 use super::publish::Output;
-use super::{RunOptions, RunOutcome, run};
+use super::{Run, RunOptions, RunOutcome, StateRead, run};
 use crate::error::{Error, Result};
 use crate::events::Quiet;
 use crate::plan::Plan;
@@ -255,4 +255,31 @@ fn a_signature_that_cannot_be_written_is_a_signing_error() {
     // A failed run, not a failure of the host.
     assert!(err.is_user_error());
     assert!(!out.exists(), "nothing is written");
+}
+
+#[test]
+fn a_run_continues_from_the_state_its_caller_read_without_reading_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Plan {
+        stream: stream(dir.path()),
+        stages: Vec::new(),
+    };
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir(&state_dir).unwrap();
+    let options = RunOptions {
+        state: Some(crate::state::StateOptions {
+            dir: state_dir.clone(),
+            selection: crate::state::Selection::default(),
+        }),
+        ..options(dir.path().join("out"))
+    };
+    // Read once while the directory is empty: a run that has not started.
+    let read = StateRead::load(&state_dir).unwrap();
+    assert_eq!(read.recorded_stages(), 0);
+    // The directory changes after the read; the run goes on from what was read.
+    std::fs::write(state_dir.join("notes.txt"), "mine").unwrap();
+    assert!(Run::with_state(&plan, &options, Some(read), &Quiet).is_ok());
+    // Read by the run itself, the directory now is refused.
+    let err = Run::new(&plan, &options, &Quiet).err().unwrap().to_string();
+    assert!(err.contains("is not a compose state directory"), "{err}");
 }

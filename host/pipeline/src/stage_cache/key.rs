@@ -19,11 +19,6 @@ use compose_stream::Stream;
 /// The cache format: entries of another format are never read.
 pub(crate) const FORMAT: u32 = 1;
 
-/// The custom section a component carries (at its top level or in one of its core modules)
-/// to declare that its result depends on more than its inputs (the clock, randomness): its
-/// stages are never reused.
-pub const NONDETERMINISTIC_SECTION: &str = "compose:nondeterministic";
-
 /// Most files a granted directory may hold before the stage is not cached (hashing them
 /// would cost more than the stage).
 const MAX_GRANTED_FILES: usize = 100_000;
@@ -58,7 +53,7 @@ pub(crate) fn base_key(
         format: FORMAT,
         compose: env!("CARGO_PKG_VERSION"),
         // Another build of compose (another host, other builtins) is another key.
-        builder: crate::provenance::builder_digest(),
+        builder: crate::builder::builder_digest(),
         wit: compose_runtime::WIT_VERSION,
         base: base_digest,
         from: &stream.from,
@@ -84,15 +79,15 @@ pub(crate) fn stage_key(previous: &str, plugin_digest: &str, spec: &StageSpec) -
         stage: &'a str,
         plugin: &'a str,
         config: &'a str,
-        registry: &'a [String],
+        registry: &'a [compose_registry::RepositoryGlob],
         keys: &'a [String],
         dirs: Vec<Dir<'a>>,
         memory: u64,
         timeout_millis: u128,
         output: Option<u64>,
     }
-    let mut dirs = Vec::with_capacity(spec.grants.dirs.len());
-    for d in &spec.grants.dirs {
+    let mut dirs = Vec::with_capacity(spec.grants.files.len());
+    for d in &spec.grants.files {
         dirs.push(Dir {
             guest: &d.guest,
             content: dir_digest(&d.host)?,
@@ -106,8 +101,8 @@ pub(crate) fn stage_key(previous: &str, plugin_digest: &str, spec: &StageSpec) -
         registry: &spec.grants.registry,
         keys: &spec.grants.keys,
         dirs,
-        memory: spec.limits.memory,
-        timeout_millis: spec.limits.timeout.as_millis(),
+        memory: spec.limits.effective_memory(),
+        timeout_millis: spec.limits.effective_timeout().as_millis(),
         output: spec.limits.output,
     })
 }
@@ -166,69 +161,10 @@ fn walk(root: &Path, rel: &Path, hasher: &mut Sha256, count: &mut usize) -> Opti
     Some(())
 }
 
-/// Whether a component (or core module) declares [`NONDETERMINISTIC_SECTION`], at its top
-/// level or in a nested component or core module (`wasmparser` walks them all). Bytes that do
-/// not parse declare nothing past the point where they stop parsing.
-pub fn declares_nondeterministic(wasm: &[u8]) -> bool {
-    wasmparser::Parser::new(0)
-        .parse_all(wasm)
-        .map_while(Result::ok)
-        .any(|payload| {
-            matches!(payload, wasmparser::Payload::CustomSection(section)
-                if section.name() == NONDETERMINISTIC_SECTION)
-        })
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn custom(name: &str) -> Vec<u8> {
-        let mut body = vec![name.len() as u8];
-        body.extend_from_slice(name.as_bytes());
-        body.extend_from_slice(b"data");
-        let mut s = vec![0, body.len() as u8];
-        s.extend(body);
-        s
-    }
-
-    fn module(sections: &[u8]) -> Vec<u8> {
-        let mut m = b"\0asm\x01\0\0\0".to_vec();
-        m.extend_from_slice(sections);
-        m
-    }
-
-    fn component(sections: &[u8]) -> Vec<u8> {
-        let mut m = b"\0asm\x0d\0\x01\0".to_vec();
-        m.extend_from_slice(sections);
-        m
-    }
-
-    #[test]
-    fn the_section_is_found_at_the_top_or_in_a_nested_module() {
-        assert!(declares_nondeterministic(&module(&custom(
-            NONDETERMINISTIC_SECTION
-        ))));
-        assert!(!declares_nondeterministic(&module(&custom("name"))));
-        let inner = module(&custom(NONDETERMINISTIC_SECTION));
-        let mut nested = vec![1, inner.len() as u8];
-        nested.extend(&inner);
-        assert!(declares_nondeterministic(&component(&nested)));
-        // A module section of a core module is not a nested module.
-        assert!(!declares_nondeterministic(&module(&nested)));
-        assert!(!declares_nondeterministic(b"not wasm"));
-        // Truncated: declares nothing, and does not panic.
-        let whole = component(&nested);
-        assert!(!declares_nondeterministic(&whole[..whole.len() - 3]));
-    }
-
-    #[test]
-    fn builtin_plugins_are_deterministic() {
-        for b in compose_builtins::all() {
-            assert!(!declares_nondeterministic(b.wasm), "{}", b.name);
-        }
-    }
 
     #[test]
     fn a_directory_digest_follows_names_and_bytes() {

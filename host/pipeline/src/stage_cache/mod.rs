@@ -26,9 +26,9 @@ use compose_runtime::{RegistryQuery, StageSpec};
 use compose_stream::Stream;
 
 use crate::plan::PlannedStage;
-use crate::run::StageReport;
+use crate::report::StageReport;
 
-pub use key::{NONDETERMINISTIC_SECTION, declares_nondeterministic};
+pub use crate::component::{NONDETERMINISTIC_SECTION, declares_nondeterministic};
 pub use store::{DEFAULT_MAX_BYTES, Error, SIZE_ENV};
 
 /// Where the stage cache is and whether a run may reuse it.

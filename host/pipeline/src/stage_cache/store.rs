@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::delta::{Delta, NewBlob, hash};
 use super::key::FORMAT;
 use super::record::Query;
-use crate::run::StageReport;
+use crate::report::StageReport;
 
 /// The default bound of the cache's size: 1 GiB.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;

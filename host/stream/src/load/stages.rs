@@ -8,6 +8,8 @@ use toml::Spanned;
 use super::sources::reference_shape;
 use super::{MAX_MEMORY, MAX_OUTPUT, MIN_MEMORY, MIN_OUTPUT, Validator, toml_to_json};
 use crate::diagnostic::{Diagnostic, shown};
+use compose_runtime::capability::files;
+
 use crate::model::{FileGrant, Grants, Key, Limits, PluginRef, Stage};
 use crate::schema::StageSection;
 use crate::units::{parse_duration, parse_size};
@@ -24,46 +26,38 @@ impl Validator<'_> {
 
         let mut grants = Grants::default();
         for g in &st.grants.registry {
-            if let Err(e) = compose_registry::RepositoryGlob::new(g.get_ref()) {
-                self.problem(
+            match compose_runtime::capability::registry::parse_grant(g.get_ref()) {
+                Ok(glob) => grants.registry.push(glob),
+                Err(e) => self.problem(
                     g.span(),
                     format!(
                         "registry grant `{}` is not a valid glob: {e}",
                         shown(g.get_ref())
                     ),
-                );
+                ),
             }
-            grants.registry.push(g.get_ref().clone());
         }
         for g in &st.grants.files {
-            let guest_name = Path::new(g.get_ref())
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if guest_name.is_empty() || guest_name == ".." {
+            let Some(guest) = files::guest_path(g.get_ref()) else {
                 self.problem(
                     g.span(),
                     format!("file grant `{}` must name a directory", shown(g.get_ref())),
                 );
-            }
-            if grants
-                .files
-                .iter()
-                .any(|f: &FileGrant| f.guest == format!("/{guest_name}"))
-            {
+                // Its other problems too (it does not exist, it is the root, …).
+                self.file_grant(g);
+                continue;
+            };
+            if files::clashes(&grants.files, &guest) {
                 self.problem(
                     g.span(),
                     format!(
-                        "two file grants would both appear as `/{}` in the sandbox",
-                        shown(&guest_name)
+                        "two file grants would both appear as `{}` in the sandbox",
+                        shown(&guest)
                     ),
                 );
             }
             let host = self.file_grant(g);
-            grants.files.push(FileGrant {
-                host,
-                guest: format!("/{guest_name}"),
-            });
+            grants.files.push(FileGrant { host, guest });
         }
         for k in &st.grants.keys {
             if !keys.contains_key(k.get_ref()) {

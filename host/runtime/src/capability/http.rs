@@ -1,4 +1,5 @@
-//! Deny-only `wasi:http` for stages: the interfaces link, no request ever leaves.
+//! Deny-only `wasi:http` for stages: the interfaces link, no request ever leaves. Never
+//! granted: no stream setting opens the network to a stage.
 //!
 //! JavaScript components built with componentize-js import `wasi:http/types` and
 //! `wasi:http/outgoing-handler` whether or not the script uses `fetch`. Without these
@@ -17,11 +18,13 @@
 //! (h2 12 s, wasmtime-wasi-http 13 s, hyper +2 s), and 0.5 MB more code in the binary.
 
 use wasmtime::component::Linker;
+
 use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
-use crate::host::StageState;
+use super::StageState;
+use super::Verdict;
 
 /// The `wasi:http` state of one stage run.
 pub(crate) struct Http {
@@ -85,8 +88,24 @@ impl WasiHttpView for StageState {
     }
 }
 
+/// The verdict on a WASI import, if this capability owns it: any `wasi:http@0.2.x` links
+/// (wasmtime matches imports by semver compatibility), every request denied.
+pub(crate) fn judge(base: &str, version: Option<&str>) -> Option<Verdict> {
+    if !base.starts_with("wasi:http/") {
+        return None;
+    }
+    Some(if version.is_some_and(|v| v.starts_with("0.2.")) {
+        Verdict::granted("linked, every request denied")
+    } else {
+        Verdict::refused(format!(
+            "compose links wasi:http 0.2.x (every request denied), not {}",
+            version.unwrap_or("an unversioned import")
+        ))
+    })
+}
+
 /// Links `wasi:http/types` and `wasi:http/outgoing-handler`, every request denied.
-pub(crate) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
+pub(crate) fn link(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
 }
 
