@@ -42,7 +42,8 @@ pub(crate) fn hpc_plugin() -> &'static Path {
     })
 }
 
-/// `examples/plugins/edge-js/node_modules`, installed once (`npm install`) if missing.
+/// `examples/plugins/edge-js/node_modules`, installed once (`npm install`) if missing, as
+/// `.ci/run` installs it: `--no-save`, so the tracked `package-lock.json` is not rewritten.
 fn node_modules() -> &'static Path {
     static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
     INSTALLED.get_or_init(|| {
@@ -51,7 +52,7 @@ fn node_modules() -> &'static Path {
         if !modules.join("@bytecodealliance/componentize-js").is_dir() {
             build(
                 Command::new("npm")
-                    .args(["install", "--no-audit", "--no-fund"])
+                    .args(["install", "--no-audit", "--no-fund", "--no-save"])
                     .current_dir(&dir),
                 "npm install in examples/plugins/edge-js",
             );
