@@ -5,8 +5,11 @@
 //! as subject, and one passed summary per check that passed. A failed check of severity `error`
 //! (every check's default) fails the run, so nothing is published. The checks are in
 //! [`checks`], the config in [`config`]; this file is glue between the WIT export (world
-//! `check`, read-only) and them.
+//! `check`, read-only) and them. `alloc` is the component's allocator, tuned for parsing
+//! thousands of manifests (and the unit tests', so that they run on it too).
 
+#[cfg(any(test, all(target_family = "wasm", not(target_feature = "atomics"))))]
+mod alloc;
 mod checks;
 mod config;
 

@@ -8,7 +8,7 @@
 //!
 //! This check reads every manifest, one `read-manifest` call each: parsing is the point.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use compose_plugin_sdk::{Finding, Release, Severity};
 use serde_yaml::Value;
@@ -184,8 +184,8 @@ fn key_problems(document: &Value) -> Vec<String> {
 type ResourceId = (String, String, String, String);
 
 /// Where a resource was declared, and for which cluster profiles and feature sets.
-struct Declaration {
-    file: String,
+struct Declaration<'a> {
+    file: &'a str,
     document: usize,
     /// `include.release.openshift.io/<profile>: "true"` annotations; empty when there is none.
     profiles: Vec<String>,
@@ -193,8 +193,8 @@ struct Declaration {
     feature_sets: Option<Vec<String>>,
 }
 
-impl Declaration {
-    fn new(file: &str, document: &cvo::Document) -> Self {
+impl<'a> Declaration<'a> {
+    fn new(file: &'a str, document: &cvo::Document) -> Self {
         let annotations = document
             .value
             .get("metadata")
@@ -221,7 +221,7 @@ impl Declaration {
             }
         }
         Declaration {
-            file: file.to_string(),
+            file,
             document: document.number,
             profiles,
             feature_sets,
@@ -230,7 +230,7 @@ impl Declaration {
 
     /// Whether one cluster could apply both declarations: a cluster profile in common (or no
     /// profile annotation on either) and a feature set in common (no annotation = all).
-    fn overlaps(&self, other: &Declaration) -> bool {
+    fn overlaps(&self, other: &Declaration<'_>) -> bool {
         let profiles = (self.profiles.is_empty() && other.profiles.is_empty())
             || self.profiles.iter().any(|p| other.profiles.contains(p));
         let feature_sets = match (&self.feature_sets, &other.feature_sets) {
@@ -274,7 +274,7 @@ fn show(id: &ResourceId) -> String {
 }
 
 /// Shows where a declaration is: `file` or `file` (document N).
-fn place(declaration: &Declaration) -> String {
+fn place(declaration: &Declaration<'_>) -> String {
     if declaration.document > 1 {
         format!("`{}` (document {})", declaration.file, declaration.document)
     } else {
@@ -286,7 +286,9 @@ fn place(declaration: &Declaration) -> String {
 pub fn check(mut report: Report, release: &impl Release) -> Vec<Finding> {
     let names = release.manifests();
     let mut documents = 0;
-    let mut declared: BTreeMap<ResourceId, Vec<Declaration>> = BTreeMap::new();
+    // Where each resource is declared: a hash map (6,800 manifests at 10x the sample payload),
+    // and only the resources declared more than once are sorted, below.
+    let mut declared: HashMap<ResourceId, Vec<Declaration<'_>>> = HashMap::new();
     for name in &names {
         if let Some(reason) = name_problem(name) {
             report.fail(
@@ -321,11 +323,17 @@ pub fn check(mut report: Report, release: &impl Release) -> Vec<Finding> {
             );
         }
     }
-    for (id, declarations) in &declared {
+    // The resources declared more than once, reported in the order of their ids.
+    let mut repeated: Vec<(&ResourceId, &Vec<Declaration<'_>>)> = declared
+        .iter()
+        .filter(|(_, declarations)| declarations.len() > 1)
+        .collect();
+    repeated.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (id, declarations) in repeated {
         for (i, later) in declarations.iter().enumerate() {
             if let Some(first) = declarations[..i].iter().find(|d| d.overlaps(later)) {
                 report.fail(
-                    Some(&later.file),
+                    Some(later.file),
                     format!(
                         "{} declares {} a second time: {} declares it already, for the same \
                          cluster profile and feature set (the cluster-version operator refuses \

@@ -325,3 +325,74 @@ fn verification_keys_must_be_openpgp_public_keys() {
     );
     assert_eq!(errors(&run(&release)), []);
 }
+
+#[test]
+fn resources_declared_again_are_reported_in_the_order_of_their_ids() {
+    // The files declare the resources in another order than their ids sort in (group, kind,
+    // namespace, name): the findings follow the ids, then the files, whatever the map
+    // holding the declarations iterates in.
+    let doc = |api: &str, kind: &str, namespace: &str, name: &str| {
+        let namespace = if namespace.is_empty() {
+            String::new()
+        } else {
+            format!("  namespace: {namespace}\n")
+        };
+        format!("apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name}\n{namespace}")
+    };
+    let z = doc("v1", "ConfigMap", "ns", "z");
+    let a = doc("v1", "ConfigMap", "ns", "a");
+    let b = doc("v1", "Namespace", "", "b");
+    let op = doc("apps/v1", "Deployment", "ns", "op");
+    let release = MemoryRelease::new(NAME)
+        .with_manifest("0000_10_a_01.yaml", &op)
+        .with_manifest("0000_10_a_02.yaml", &z)
+        .with_manifest("0000_10_a_03.yaml", &b)
+        .with_manifest("0000_10_a_04.yaml", &a)
+        .with_manifest(
+            "0000_20_b_01.yaml",
+            &format!("{b}---\n{z}---\n{a}---\n{op}"),
+        )
+        .with_manifest("0000_30_c_01.yaml", &format!("{NS}---\n{z}"));
+    let found: Vec<(String, String)> = errors(&run(&release))
+        .into_iter()
+        .map(|(subject, message)| {
+            let head = message
+                .split(" declares it already")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            (subject, head)
+        })
+        .collect();
+    let expected = [
+        (
+            "0000_20_b_01.yaml",
+            "`0000_20_b_01.yaml` (document 3) declares ConfigMap `ns/a` a second time: \
+             `0000_10_a_04.yaml`",
+        ),
+        (
+            "0000_20_b_01.yaml",
+            "`0000_20_b_01.yaml` (document 2) declares ConfigMap `ns/z` a second time: \
+             `0000_10_a_02.yaml`",
+        ),
+        (
+            "0000_30_c_01.yaml",
+            "`0000_30_c_01.yaml` (document 2) declares ConfigMap `ns/z` a second time: \
+             `0000_10_a_02.yaml`",
+        ),
+        (
+            "0000_20_b_01.yaml",
+            "`0000_20_b_01.yaml` declares Namespace `b` a second time: `0000_10_a_03.yaml`",
+        ),
+        (
+            "0000_20_b_01.yaml",
+            "`0000_20_b_01.yaml` (document 4) declares Deployment.apps `ns/op` a second time: \
+             `0000_10_a_01.yaml`",
+        ),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(subject, head)| (subject.to_string(), head.to_string()))
+        .collect();
+    assert_eq!(found, expected);
+}
