@@ -71,6 +71,23 @@ fn crate_sources() -> Vec<(String, PathBuf)> {
     crates
 }
 
+/// Every product source file of the host crates: (crate, path relative to its source
+/// directory, path), test files left out.
+fn product_files() -> Vec<(String, PathBuf, PathBuf)> {
+    let mut found = Vec::new();
+    for (name, src) in crate_sources() {
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        for file in files {
+            let relative = file.strip_prefix(&src).unwrap().to_path_buf();
+            if !is_test_file(&relative) {
+                found.push((name.clone(), relative, file));
+            }
+        }
+    }
+    found
+}
+
 /// A circle in `edges`, if there is one: the modules along it.
 fn find_circle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     fn visit(
@@ -108,35 +125,30 @@ fn find_circle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>
 
 #[test]
 fn no_host_crate_has_a_circle_of_imports_between_its_modules() {
-    let mut circles = Vec::new();
-    for (name, src) in crate_sources() {
-        let mut files = Vec::new();
-        rust_files(&src, &mut files);
-        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for file in files {
-            let relative = file.strip_prefix(&src).unwrap();
-            if is_test_file(relative) {
-                continue;
+    let mut edges: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for (name, relative, file) in product_files() {
+        let module = relative
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        let code = product_code(&std::fs::read_to_string(&file).unwrap());
+        let crate_edges = edges.entry(name).or_default();
+        for named in named_modules(&code) {
+            if named != module {
+                crate_edges.entry(module.clone()).or_default().insert(named);
             }
-            let module = relative
-                .components()
-                .next()
-                .unwrap()
-                .as_os_str()
-                .to_string_lossy()
-                .trim_end_matches(".rs")
-                .to_string();
-            let code = product_code(&std::fs::read_to_string(&file).unwrap());
-            for named in named_modules(&code) {
-                if named != module {
-                    edges.entry(module.clone()).or_default().insert(named);
-                }
-            }
-        }
-        if let Some(circle) = find_circle(&edges) {
-            circles.push(format!("host/{name}: {}", circle.join(" → ")));
         }
     }
+    let circles: Vec<String> = edges
+        .iter()
+        .filter_map(|(name, edges)| {
+            find_circle(edges).map(|circle| format!("host/{name}: {}", circle.join(" → ")))
+        })
+        .collect();
     assert!(
         circles.is_empty(),
         "circles of imports:\n{}",
@@ -166,20 +178,13 @@ const MAX_LINES: usize = 620;
 
 #[test]
 fn no_product_source_file_is_over_about_600_lines() {
-    let mut long = Vec::new();
-    for (name, src) in crate_sources() {
-        let mut files = Vec::new();
-        rust_files(&src, &mut files);
-        for file in files {
-            let relative = file.strip_prefix(&src).unwrap();
-            if is_test_file(relative) {
-                continue;
-            }
+    let long: Vec<String> = product_files()
+        .into_iter()
+        .filter_map(|(name, relative, file)| {
             let lines = std::fs::read_to_string(&file).unwrap().lines().count();
-            if lines > MAX_LINES {
-                long.push(format!("host/{name}/{}: {lines} lines", relative.display()));
-            }
-        }
-    }
+            (lines > MAX_LINES)
+                .then(|| format!("host/{name}/{}: {lines} lines", relative.display()))
+        })
+        .collect();
     assert!(long.is_empty(), "files to split:\n{}", long.join("\n"));
 }
