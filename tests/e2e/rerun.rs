@@ -142,6 +142,55 @@ fn a_changed_overlay_file_reruns_patch_and_later() {
     assert_eq!(digest(&again), digest(&rerun));
 }
 
+/// A custom section (`name`, `data`) as WebAssembly encodes it: section id 0, its size, the
+/// name's length and bytes, then the data (every length under 128: one LEB128 byte).
+fn custom_section(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = vec![u8::try_from(name.len()).unwrap()];
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
+    let mut section = vec![0, u8::try_from(body.len()).unwrap()];
+    section.extend(body);
+    section
+}
+
+#[test]
+fn an_updated_plugin_reruns_its_stage_and_later() {
+    let s = Scratch::new();
+    let stream = scos_copy(&s, "a");
+    // `swap-os` runs a component file instead of the builtin: the same plugin, as a user who
+    // builds their own would point at it.
+    let plugin = s.path().join("swap-os-image.wasm");
+    std::fs::copy(crate::registry::plugin_wasm("swap-os-image"), &plugin).unwrap();
+    let text = std::fs::read_to_string(&stream).unwrap().replacen(
+        "plugin = \"swap-os-image\"",
+        &format!("plugin = \"{}\"", plugin.display()),
+        1,
+    );
+    std::fs::write(&stream, text).unwrap();
+    let first = run(&s, &stream, &s.path().join("out-1"), &[]);
+    assert_eq!(
+        stages(&first, "stage-finished"),
+        ["select", "swap-os", "patch", "test"]
+    );
+    // Updated: new bytes (a custom section appended), the same behaviour.
+    let mut bytes = std::fs::read(&plugin).unwrap();
+    bytes.extend(custom_section("compose-test", b"rebuilt"));
+    std::fs::write(&plugin, bytes).unwrap();
+    let rerun = run(&s, &stream, &s.path().join("out-2"), &[]);
+    assert_eq!(stages(&rerun, "stage-reused"), ["select"]);
+    assert_eq!(
+        stages(&rerun, "stage-finished"),
+        ["swap-os", "patch", "test"]
+    );
+    assert_eq!(digest(&rerun), digest(&first));
+    // Unchanged since: everything is reused.
+    let again = run(&s, &stream, &s.path().join("out-3"), &[]);
+    assert_eq!(
+        stages(&again, "stage-reused"),
+        ["select", "swap-os", "patch", "test"]
+    );
+}
+
 #[test]
 fn no_cache_runs_every_stage_and_still_records() {
     let s = Scratch::new();
