@@ -201,6 +201,16 @@ impl compose_runtime::RegistryQuery for RegistryView {
         }
         Ok(text)
     }
+
+    /// A config read before is in memory; otherwise the answers are at hand when the store
+    /// serving the reference is local (a mirror on disk) or read it ahead.
+    fn answers_at_hand(&self, reference: &str) -> bool {
+        let memo = self
+            .configs
+            .lock()
+            .is_ok_and(|memo| memo.texts.contains_key(reference));
+        memo || Reference::parse(reference).map_or(true, |r| self.source.at_hand(&r))
+    }
 }
 
 /// Reads blobs from `local` (an OCI layout: a run's previous state) when it holds them, and
@@ -343,7 +353,10 @@ mod tests {
         });
         let view = RegistryView::new(source.clone());
         let read = || source.blobs.load(std::sync::atomic::Ordering::SeqCst);
+        // A source that does not say it is local: not at hand until the config is kept.
+        assert!(!view.answers_at_hand("quay.io/okd/cli:1"));
         assert_eq!(view.image_config("quay.io/okd/cli:1").unwrap(), text);
+        assert!(view.answers_at_hand("quay.io/okd/cli:1"));
         let after_first = read();
         assert!(
             after_first >= 2,
@@ -355,6 +368,9 @@ mod tests {
         let again = RegistryView::new(source.clone());
         assert_eq!(again.image_config("quay.io/okd/cli:1").unwrap(), text);
         assert!(read() > after_first);
+        // A layout on disk is at hand from the start.
+        let local = RegistryView::new(Arc::new(OciLayout::open(dir.path()).unwrap()));
+        assert!(local.answers_at_hand("quay.io/okd/cli:1"));
     }
 
     #[test]

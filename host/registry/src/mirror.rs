@@ -139,6 +139,13 @@ impl ImageSource for Mirrors {
             source.prefetch(&group);
         }
     }
+
+    /// At hand in the store serving `reference`; a reference no store serves is refused
+    /// without the network.
+    fn at_hand(&self, reference: &Reference) -> bool {
+        self.source_for(reference)
+            .map_or(true, |source| source.at_hand(reference))
+    }
 }
 
 /// A registry serving the repositories under `prefix` at another location, as an
@@ -213,6 +220,11 @@ impl ImageSource for PrefixMirror {
             .filter_map(|r| self.rewrite(r).ok())
             .collect();
         self.source.prefetch(&rewritten);
+    }
+
+    fn at_hand(&self, reference: &Reference) -> bool {
+        self.rewrite(reference)
+            .map_or(true, |rewritten| self.source.at_hand(&rewritten))
     }
 }
 
@@ -307,6 +319,46 @@ mod tests {
         assert_eq!(who("quay.io/openshift/okd:1"), "narrow");
         assert_eq!(who("ghcr.io/x/y:1"), "fallback");
         assert!(mirrors.location().contains("*=oci:"));
+    }
+
+    /// A source that is never at hand (a registry nothing was read from).
+    struct Far;
+
+    impl ImageSource for Far {
+        fn location(&self) -> String {
+            "far".into()
+        }
+        fn resolve(&self, reference: &Reference) -> Result<compose_payload::oci::Descriptor> {
+            Err(Error::NotFound {
+                reference: reference.to_string(),
+                store: self.location(),
+            })
+        }
+        fn blob(&self, reference: &Reference, _digest: &str) -> Result<Vec<u8>> {
+            self.resolve(reference).map(|_| Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_layout_is_at_hand_and_a_registry_is_not() {
+        let (_a, local) = layout_with("quay.io/openshift/okd:1", "local");
+        let mirrors = Mirrors::new(vec![
+            ("quay.io/openshift".to_string(), local),
+            (
+                "quay.io/far".to_string(),
+                Arc::new(Far) as Arc<dyn ImageSource>,
+            ),
+        ])
+        .unwrap();
+        assert!(mirrors.at_hand(&r("quay.io/openshift/okd:1")));
+        assert!(!mirrors.at_hand(&r("quay.io/far/x:1")));
+        // Served by no store: refused without the network.
+        assert!(mirrors.at_hand(&r("ghcr.io/x/y:1")));
+        let mirrors = mirrors.with_fallback(Arc::new(Far));
+        assert!(!mirrors.at_hand(&r("ghcr.io/x/y:1")));
+        let prefixed =
+            PrefixMirror::new("quay.io", "127.0.0.1:5000/mirror/", Arc::new(Far)).unwrap();
+        assert!(!prefixed.at_hand(&r("quay.io/openshift/okd:1")));
     }
 
     #[test]

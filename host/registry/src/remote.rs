@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use compose_payload::oci::{
-    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, OCI_INDEX, OCI_MANIFEST, is_index,
-    is_manifest, sha256_digest,
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, ImageIndex, ImageManifest, OCI_INDEX,
+    OCI_MANIFEST, is_index, is_manifest, sha256_digest,
 };
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
@@ -49,7 +49,7 @@ use crate::auth::AuthStore;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::reference::Reference;
-use crate::source::{ImageSource, media_type_of};
+use crate::source::{ARCHITECTURE, ImageSource, OS, media_type_of};
 
 /// The manifest media types compose asks registries for.
 const ACCEPT: &[&str] = &[
@@ -527,6 +527,35 @@ impl ImageSource for RemoteRegistry {
         let r = reference.clone();
         let d = digest.to_string();
         block_on(async move { this.blob_async(&r, &d).await })?
+    }
+
+    /// In memory: `reference` is pinned by digest, and its manifest (for an index, its
+    /// linux/amd64 manifest too) and its config were read before (read ahead, normally).
+    fn at_hand(&self, reference: &Reference) -> bool {
+        let Some(digest) = &reference.digest else {
+            return false;
+        };
+        let Some(mut bytes) = self.cached_manifest(digest) else {
+            return false;
+        };
+        if media_type_of(&bytes).is_some_and(|m| is_index(&m)) {
+            let Ok(index) = serde_json::from_slice::<ImageIndex>(&bytes) else {
+                return false;
+            };
+            let Some(entry) = index
+                .manifests
+                .into_iter()
+                .find(|d| is_manifest(&d.media_type) && d.is_platform(OS, ARCHITECTURE))
+            else {
+                return false;
+            };
+            let Some(platform) = self.cached_manifest(&entry.digest) else {
+                return false;
+            };
+            bytes = platform;
+        }
+        serde_json::from_slice::<ImageManifest>(&bytes)
+            .is_ok_and(|manifest| self.cached_manifest(&manifest.config.digest).is_some())
     }
 }
 

@@ -86,6 +86,16 @@ pub trait ImageSource: Send + Sync {
         let _ = references;
     }
 
+    /// Whether the manifest and config of `reference` can be read without the network: this
+    /// source is on local disk, or holds them in memory (read ahead, or read before). A host
+    /// answers such a query of a stage on the stage's own thread; one that may wait for a
+    /// registry goes through a thread bounded by the stage's deadline. `false` unless a source
+    /// knows better.
+    fn at_hand(&self, reference: &Reference) -> bool {
+        let _ = reference;
+        false
+    }
+
     /// The image config JSON of `reference`.
     fn config(&self, reference: &Reference) -> Result<Value> {
         let (_, manifest) = self.manifest(reference)?;
@@ -200,6 +210,11 @@ impl ImageSource for OciLayout {
 
     fn blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>> {
         self.read_blob(digest).map_err(self.in_image(reference))
+    }
+
+    /// An OCI layout is on local disk: every read is at hand.
+    fn at_hand(&self, _reference: &Reference) -> bool {
+        true
     }
 }
 

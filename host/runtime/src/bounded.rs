@@ -9,7 +9,10 @@
 //! call returns), and the stage is reported as past its time limit. The thread is started at
 //! the first call and serves the stage's calls one after another: a stage makes thousands at
 //! 10x (`select` and `test` ask for 1,881 configs each), and starting a thread for each was
-//! most of `select`'s time on a loaded machine (BENCHMARKS.md, "Reruns").
+//! most of `select`'s time on a loaded machine (BENCHMARKS.md, "Reruns"). A registry query
+//! whose answer is at hand ([`RegistryQuery::answers_at_hand`]: in memory, or in a mirror on
+//! local disk) is answered on the stage's thread, still refused past the deadline: it waits
+//! for no registry, and the hand-over to the host-call thread and back was most of its cost.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -88,6 +91,18 @@ impl Deadline {
         self.expired.load(Ordering::Relaxed)
     }
 
+    /// Runs `work`, whose answer is at hand (it waits for nothing), on the calling thread,
+    /// unless the deadline has passed.
+    fn inline<T>(&self, what: &str, work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+        if Instant::now() >= self.at {
+            self.expired.store(true, Ordering::Relaxed);
+            return Err(format!(
+                "{what} did not finish before the stage's time limit"
+            ));
+        }
+        work()
+    }
+
     /// Runs `work` on the host-call thread and waits for it until the deadline.
     fn call<T: Send + 'static>(
         &self,
@@ -153,18 +168,35 @@ struct BoundedRegistry {
     deadline: Deadline,
 }
 
+/// Queries whose answers are at hand (memory, a mirror on local disk) are answered on the
+/// stage's thread: handing each to the host-call thread and back cost about 65 µs, 125 ms of
+/// `select` at 10x (BENCHMARKS.md). Only a query that may wait for a registry is bounded.
 impl RegistryQuery for BoundedRegistry {
     fn resolve(&self, reference: &str) -> Result<String, String> {
-        let (inner, reference) = (self.inner.clone(), reference.to_string());
         let what = format!("resolving `{reference}`");
+        if self.inner.answers_at_hand(reference) {
+            return self
+                .deadline
+                .inline(&what, || self.inner.resolve(reference));
+        }
+        let (inner, reference) = (self.inner.clone(), reference.to_string());
         self.deadline.call(&what, move || inner.resolve(&reference))
     }
 
     fn image_config(&self, reference: &str) -> Result<String, String> {
-        let (inner, reference) = (self.inner.clone(), reference.to_string());
         let what = format!("reading the image config of `{reference}`");
+        if self.inner.answers_at_hand(reference) {
+            return self
+                .deadline
+                .inline(&what, || self.inner.image_config(reference));
+        }
+        let (inner, reference) = (self.inner.clone(), reference.to_string());
         self.deadline
             .call(&what, move || inner.image_config(&reference))
+    }
+
+    fn answers_at_hand(&self, reference: &str) -> bool {
+        self.inner.answers_at_hand(reference)
     }
 }
 
@@ -271,5 +303,39 @@ mod tests {
             "no config"
         );
         assert!(!deadline.expired());
+    }
+
+    /// A registry whose answers under `local/` are at hand; it answers with the thread that
+    /// asked.
+    struct PartlyLocal;
+
+    impl RegistryQuery for PartlyLocal {
+        fn resolve(&self, _: &str) -> Result<String, String> {
+            Ok(format!("{:?}", std::thread::current().id()))
+        }
+        fn image_config(&self, reference: &str) -> Result<String, String> {
+            self.resolve(reference)
+        }
+        fn answers_at_hand(&self, reference: &str) -> bool {
+            reference.starts_with("local/")
+        }
+    }
+
+    #[test]
+    fn answers_at_hand_are_given_on_the_stage_thread_until_the_deadline() {
+        let here = format!("{:?}", std::thread::current().id());
+        let deadline = Deadline::new(Instant::now() + Duration::from_millis(300));
+        let registry = BoundedRegistry {
+            inner: Arc::new(PartlyLocal),
+            deadline: deadline.clone(),
+        };
+        assert_eq!(registry.resolve("local/okd/x:y").unwrap(), here);
+        assert_eq!(registry.image_config("local/okd/x:y").unwrap(), here);
+        assert_ne!(registry.resolve("quay.io/okd/x:y").unwrap(), here);
+        assert!(!deadline.expired());
+        std::thread::sleep(Duration::from_millis(350));
+        let err = registry.image_config("local/okd/x:y").unwrap_err();
+        assert!(err.contains("time limit"), "{err}");
+        assert!(deadline.expired());
     }
 }

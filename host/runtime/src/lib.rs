@@ -12,7 +12,8 @@
 //!   its grant, its judgement, its link and its host side, is one module of [`capability`];
 //! - bounded memory (a resource limiter) and bounded time (epoch interruption inside the guest,
 //!   a tokio timeout around every call, and every host call it makes — registry, signer,
-//!   payload digest — abandoned at the stage's deadline);
+//!   payload digest — abandoned at the stage's deadline; a registry query whose answer is at
+//!   hand, in memory or in a mirror on local disk, is answered on the stage's thread);
 //! - guest stdout, stderr and `log` lines are logged with the stage's name, at most
 //!   [`OUTPUT_CAP`] bytes of them per stage run (the rest is dropped, with one warning);
 //! - compiled components are cached on disk, each sealed with a keyed hash of what it claims

@@ -111,6 +111,10 @@ impl RegistryQuery for Recording {
         self.note("image-config", reference, &answer);
         answer
     }
+
+    fn answers_at_hand(&self, reference: &str) -> bool {
+        self.inner.answers_at_hand(reference)
+    }
 }
 
 /// Whether `registry` still gives every recorded answer.

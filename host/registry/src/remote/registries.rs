@@ -168,4 +168,13 @@ impl ImageSource for RemoteRegistries {
     fn prefetch(&self, references: &[Reference]) {
         self.read_ahead(references);
     }
+
+    /// At hand in the client of the reference's registry, if there is one yet.
+    fn at_hand(&self, reference: &Reference) -> bool {
+        self.clients
+            .lock()
+            .ok()
+            .and_then(|clients| clients.get(&reference.registry).cloned())
+            .is_some_and(|client| client.at_hand(reference))
+    }
 }

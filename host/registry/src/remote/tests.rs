@@ -434,7 +434,7 @@ fn reading_ahead_asks_one_token_per_repository_and_later_reads_are_from_memory()
     assert_eq!(reads.last().unwrap(), &(fake.addr.clone(), 48, 48));
     assert_eq!(*recorder.finished.lock().unwrap(), 1);
 
-    // Pinned by digest, an image read ahead is read again without a request.
+    // Pinned by digest, an image read ahead is read again without a request: it is at hand.
     let before = fake.heads.lock().unwrap().len();
     let pinned = Reference::parse(&format!(
         "{}/okd/content@{}",
@@ -442,6 +442,18 @@ fn reading_ahead_asks_one_token_per_repository_and_later_reads_are_from_memory()
         sha256_digest(MANIFEST)
     ))
     .unwrap();
+    assert!(pool.at_hand(&pinned));
+    // By tag, or by a digest never read, it would need the registry.
+    assert!(!pool.at_hand(&references[0]));
+    let unread = Reference::parse(&format!(
+        "{}/okd/content@sha256:{}",
+        fake.addr,
+        "0".repeat(64)
+    ))
+    .unwrap();
+    assert!(!pool.at_hand(&unread));
+    let elsewhere = Reference::parse("127.0.0.1:1/okd/content:t0").unwrap();
+    assert!(!pool.at_hand(&elsewhere));
     assert_eq!(
         ImageSource::config(&pool, &pinned).unwrap(),
         serde_json::json!({})
