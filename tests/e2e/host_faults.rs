@@ -433,6 +433,33 @@ fn special_files_are_refused_as_keys_and_blobs() {
     );
 }
 
+/// `keys generate` writes the private key readable by its owner only, and never overwrites an
+/// existing key file.
+#[test]
+fn a_generated_private_key_is_owner_only_and_never_overwritten() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    let generate = || {
+        compose_within(
+            &s,
+            MINUTE,
+            &["keys", "generate", "k", "--out", s.path().to_str().unwrap()],
+            &[],
+        )
+    };
+    ok(&generate());
+    let private = s.path().join("k.priv.asc");
+    let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let before = std::fs::read(&private).unwrap();
+    let err = fails(&generate());
+    assert!(
+        err.contains("an existing key is never overwritten"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&private).unwrap(), before);
+}
+
 #[test]
 fn a_readable_private_key_file_is_warned_about() {
     use std::os::unix::fs::PermissionsExt;

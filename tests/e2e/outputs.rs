@@ -75,6 +75,46 @@ fn out_refuses_what_compose_did_not_write_and_the_runs_inputs() {
     );
     assert!(streams.join("scos.toml").is_file());
 
+    // A directory granted to a stage (`patch` reads `overlays/scos`), marker or not.
+    let granted = streams.join("overlays/scos");
+    std::fs::write(granted.join(".compose-output"), "{}").unwrap();
+    let before = untouched(&granted);
+    let err = fails(&run_to(&s, &granted));
+    assert!(err.contains("an input of this run"), "{err}");
+    assert!(
+        untouched(&granted) == before,
+        "the granted directory was touched"
+    );
+    std::fs::remove_file(granted.join(".compose-output")).unwrap();
+
+    // The state directory of a stage-at-a-time run.
+    let state = s.path().join("state");
+    let staged = |out: &Path, only: &str| {
+        compose_in(
+            &s,
+            s.path(),
+            &[
+                "run",
+                "streams/scos.toml",
+                "--out",
+                out.to_str().unwrap(),
+                "--state",
+                state.to_str().unwrap(),
+                "--only",
+                only,
+            ],
+            &[],
+        )
+    };
+    ok(&staged(&s.path().join("staged-out"), "select"));
+    let before = untouched(&state);
+    let err = fails(&staged(&state, "swap-os"));
+    assert!(err.contains("an input of this run"), "{err}");
+    assert!(
+        untouched(&state) == before,
+        "the state directory was touched"
+    );
+
     // An empty directory, then the output compose wrote there: replaced.
     let out = s.path().join("out/okd");
     std::fs::create_dir_all(&out).unwrap();

@@ -191,6 +191,54 @@ fn an_updated_plugin_reruns_its_stage_and_later() {
     );
 }
 
+/// A stage granted a key is never reused: it signs again on every run. The key can come as
+/// a path in the environment variable the stream names, or as the key's text itself.
+#[test]
+fn a_signing_stage_runs_on_every_run_and_the_key_may_be_the_variables_text() {
+    let s = Scratch::new();
+    let stream = scos_copy(&s, "a");
+    let k = crate::signing::keys();
+    let key_text = std::fs::read_to_string(k.str("release.priv.asc")).unwrap();
+    let signed = |out: &str, key: &str| {
+        let o = compose_env(
+            &s,
+            &[
+                "--json",
+                "run",
+                stream.to_str().unwrap(),
+                "--out",
+                s.path().join(out).to_str().unwrap(),
+                "--require-signed",
+            ],
+            &[
+                ("COMPOSE_RELEASE_KEY", key),
+                ("COMPOSE_RELEASE_KEY_PASSPHRASE", "correct horse"),
+            ],
+        );
+        ok(&o);
+        o
+    };
+    let first = signed("out-1", &k.str("release.priv.asc"));
+    assert_eq!(
+        stages(&first, "stage-finished"),
+        ["select", "swap-os", "patch", "sign", "test"]
+    );
+    let rerun = signed("out-2", &key_text);
+    assert_eq!(
+        stages(&rerun, "stage-reused"),
+        ["select", "swap-os", "patch"]
+    );
+    assert_eq!(stages(&rerun, "stage-finished"), ["sign", "test"]);
+    assert_eq!(digest(&rerun), digest(&first));
+    assert!(
+        s.path()
+            .join("out-2/signatures")
+            .join(digest(&rerun).replacen(':', "=", 1))
+            .join("signature-1")
+            .is_file()
+    );
+}
+
 #[test]
 fn no_cache_runs_every_stage_and_still_records() {
     let s = Scratch::new();

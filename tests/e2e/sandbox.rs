@@ -191,6 +191,57 @@ fn importing_the_signer_without_a_key_grant_is_refused_before_running() {
     assert!(plan.contains("REFUSED"), "{plan}");
 }
 
+/// Granted one key, a stage asking the host to sign with another gets an error naming the
+/// key and the stage; granted that key, it signs.
+#[test]
+fn a_stage_signs_only_with_the_keys_it_was_granted() {
+    let s = Scratch::new();
+    let k = crate::signing::keys();
+    let with_keys = |granted: &str| {
+        format!(
+            "{}\n[keys.other]\nprivate-key = \"{}\"\n\n[keys.release]\nprivate-key = \"{}\"\npassphrase = \"env:TEST_PASSPHRASE\"\n",
+            stream(
+                "guest-sign-without-grant",
+                &format!("grants = {{ keys = [\"{granted}\"] }}")
+            ),
+            k.str("other.priv.asc"),
+            k.str("release.priv.asc"),
+        )
+    };
+    let message = |text: &str| {
+        let file = s.write("keys.toml", text);
+        let out = s.path().join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        ok(&compose_env(
+            &s,
+            &[
+                "run",
+                file.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("TEST_PASSPHRASE", "correct horse")],
+        ));
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        let finding = &report["stages"][0]["findings"][0];
+        (
+            finding["passed"].as_bool().unwrap(),
+            finding["message"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(
+        message(&with_keys("other")),
+        (
+            false,
+            "sign failed: key `release` is not granted to stage `misbehave`".to_string()
+        )
+    );
+    let (passed, signed) = message(&with_keys("release"));
+    assert!(passed, "{signed}");
+    assert!(signed.starts_with("signed: "), "{signed}");
+}
+
 #[test]
 fn importing_the_registry_without_a_grant_is_refused_before_running() {
     let s = Scratch::new();

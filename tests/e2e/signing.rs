@@ -536,6 +536,10 @@ fn scos_without_a_key_is_unsigned_and_require_signed_fails() {
     );
     assert!(err.contains("the release is UNSIGNED"), "{err}");
     assert!(!out.join("signatures").exists());
+    // `verify` of a release without a signature fails, saying so.
+    let k = keys();
+    let err = fails(&verify(&s, &out, &[&k.str("release.pub.asc")]));
+    assert!(err.contains("has no signatures"), "{err}");
 
     let strict = s.path().join("strict");
     let run = compose_env(
@@ -597,7 +601,41 @@ fn scos_without_a_key_is_unsigned_and_require_signed_fails() {
     };
     let v = policy(&k.str("release.pub.asc"));
     ok(&v);
-    assert!(stderr(&v).contains("stage   test: ok"), "{}", stderr(&v));
+    let err = stderr(&v);
+    assert!(err.contains("stage   test: ok"), "{err}");
+    // Only the checks run (the stages whose component targets the `check` world), whatever
+    // they are named; the policy's other stages do not.
+    for other in ["select", "swap-os", "patch", "sign"] {
+        assert!(!err.contains(&format!("stage   {other}")), "{err}");
+    }
+    let renamed = s.write(
+        "policy-renamed.toml",
+        &std::fs::read_to_string(repo().join("streams/scos.toml"))
+            .unwrap()
+            .replace("name = \"test\"", "name = \"audit\"")
+            .replace(
+                "oci:../examples/mirror",
+                &format!("oci:{}", repo().join("examples/mirror").display()),
+            )
+            .replace(
+                "\"overlays/scos\"",
+                &format!("\"{}\"", repo().join("streams/overlays/scos").display()),
+            ),
+    );
+    let v = compose_env(
+        &s,
+        &[
+            "verify",
+            strict.to_str().unwrap(),
+            "--key",
+            &k.str("release.pub.asc"),
+            "--policy",
+            renamed.to_str().unwrap(),
+        ],
+        &[],
+    );
+    ok(&v);
+    assert!(stderr(&v).contains("stage   audit: ok"), "{}", stderr(&v));
     let v = policy(&k.str("other.pub.asc"));
     let err = fails(&v);
     assert!(

@@ -209,3 +209,92 @@ pub(crate) fn lookaside_repository(stream: &Stream) -> Option<String> {
         .ok()
         .map(|r| r.repository)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A stream with three stages: `plain` (no key), `signer` (a key) and `own` (a key, and a
+    /// `stream` entry of its own in its config).
+    fn stream(dir: &std::path::Path) -> Stream {
+        let path = dir.join("s.toml");
+        std::fs::write(
+            &path,
+            r#"[stream]
+name = "okd-scos"
+release = "4.17.0-okd-scos.0"
+from = "quay.io/openshift/okd:4.15"
+to = "quay.io/okd/scos-release:4.17.0-okd-scos.0"
+
+[keys.release]
+private-key = "env:TEST_NO_SUCH_KEY"
+optional = true
+
+[[stage]]
+name = "plain"
+plugin = "test-release"
+config = { b = 2, a = [1, "x"] }
+
+[[stage]]
+name = "signer"
+plugin = "sign"
+grants = { keys = ["release"] }
+config = { key = "release" }
+
+[[stage]]
+name = "own"
+plugin = "sign"
+grants = { keys = ["release"] }
+config = { key = "release", stream = { name = "mine" } }
+"#,
+        )
+        .unwrap();
+        let options = compose_stream::LoadOptions {
+            builtins: vec!["sign".into(), "test-release".into()],
+        };
+        compose_stream::load(&path, &options).unwrap()
+    }
+
+    fn config(stream: &Stream, index: usize, epoch: Option<u64>) -> serde_json::Value {
+        let stage = &stream.stages[index];
+        let spec = stage_spec(&crate::plan::stage_spec(stage), stage, stream, epoch);
+        serde_json::from_str(&spec.config_json).unwrap()
+    }
+
+    #[test]
+    fn only_key_granted_stages_get_the_stream_facts_and_an_own_entry_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let stream = stream(dir.path());
+        // No key: the config exactly as the stream file has it.
+        let plain = &stream.stages[0];
+        assert_eq!(
+            stage_spec(&crate::plan::stage_spec(plain), plain, &stream, Some(1)).config_json,
+            crate::plan::stage_spec(plain).config_json
+        );
+        assert_eq!(
+            config(&stream, 0, Some(1)),
+            serde_json::json!({"b": 2, "a": [1, "x"]})
+        );
+        // A key: the facts, with the epoch only when set.
+        assert_eq!(
+            config(&stream, 1, Some(1_700_000_000))["stream"],
+            serde_json::json!({
+                "name": "okd-scos",
+                "release": "4.17.0-okd-scos.0",
+                "to": "quay.io/okd/scos-release:4.17.0-okd-scos.0",
+                "source-date-epoch": 1_700_000_000u64,
+            })
+        );
+        assert!(
+            config(&stream, 1, None)["stream"]
+                .get("source-date-epoch")
+                .is_none()
+        );
+        // A `stream` entry of the stage's own is passed as written.
+        assert_eq!(
+            config(&stream, 2, Some(1))["stream"],
+            serde_json::json!({"name": "mine"})
+        );
+    }
+}

@@ -338,4 +338,45 @@ mod tests {
         assert!(err.contains("time limit"), "{err}");
         assert!(deadline.expired());
     }
+
+    /// A signer that answers after `delay`.
+    struct SlowSigner(Duration);
+
+    impl Signer for SlowSigner {
+        fn sign(&self, _: &str, _: SignatureFormat, _: &[u8]) -> Result<Vec<u8>, String> {
+            std::thread::sleep(self.0);
+            Ok(b"signature".to_vec())
+        }
+        fn public_key(&self, _: &str, _: SignatureFormat) -> Result<String, String> {
+            std::thread::sleep(self.0);
+            Ok("key".into())
+        }
+    }
+
+    #[test]
+    fn a_signature_past_the_deadline_is_abandoned_at_the_deadline() {
+        let deadline = Deadline::new(Instant::now() + Duration::from_millis(200));
+        let signer = BoundedSigner {
+            inner: Arc::new(SlowSigner(Duration::from_secs(30))),
+            deadline: deadline.clone(),
+        };
+        let started = Instant::now();
+        let err = signer
+            .sign("release", SignatureFormat::Cosign, b"x")
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5), "{err}");
+        assert!(err.contains("signing with key `release`"), "{err}");
+        assert!(err.contains("time limit"), "{err}");
+        assert!(deadline.expired());
+        let quick = BoundedSigner {
+            inner: Arc::new(SlowSigner(Duration::from_millis(1))),
+            deadline: Deadline::new(Instant::now() + Duration::from_secs(30)),
+        };
+        assert_eq!(
+            quick
+                .public_key("release", SignatureFormat::OpenPgp)
+                .unwrap(),
+            "key"
+        );
+    }
 }

@@ -28,6 +28,21 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// The environment variable that sets the bound (`512MiB`, `2GiB`, bytes).
 pub const SIZE_ENV: &str = "COMPOSE_STAGE_CACHE_SIZE";
 
+/// The bound the value of [`SIZE_ENV`] sets: [`DEFAULT_MAX_BYTES`] when it is unset, empty or
+/// not a size (with a warning).
+fn max_bytes(value: Option<&str>) -> u64 {
+    match value {
+        Some(text) if !text.is_empty() => match compose_stream::units::parse_size(text) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("`{SIZE_ENV}` is not a size ({e}): using 1GiB");
+                DEFAULT_MAX_BYTES
+            }
+        },
+        _ => DEFAULT_MAX_BYTES,
+    }
+}
+
 /// Temporaries older than this were left by a killed process.
 const STALE_TEMPORARY: Duration = Duration::from_secs(600);
 
@@ -128,19 +143,9 @@ impl Store {
             );
             return None;
         }
-        let max_bytes = match std::env::var(SIZE_ENV) {
-            Ok(text) if !text.is_empty() => match compose_stream::units::parse_size(&text) {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!("`{SIZE_ENV}` is not a size ({e}): using 1GiB");
-                    DEFAULT_MAX_BYTES
-                }
-            },
-            _ => DEFAULT_MAX_BYTES,
-        };
         Some(Store {
             dir: dir.to_path_buf(),
-            max_bytes,
+            max_bytes: max_bytes(std::env::var(SIZE_ENV).ok().as_deref()),
         })
     }
 
@@ -279,6 +284,16 @@ impl Store {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bound_is_1_gib_unless_the_variable_gives_a_size() {
+        assert_eq!(max_bytes(None), 1 << 30);
+        assert_eq!(max_bytes(Some("")), 1 << 30);
+        assert_eq!(max_bytes(Some("256MiB")), 256 << 20);
+        assert_eq!(max_bytes(Some("2GiB")), 2 << 30);
+        assert_eq!(max_bytes(Some("4096")), 4096);
+        assert_eq!(max_bytes(Some("lots")), 1 << 30);
+    }
 
     fn entry(key: &str) -> Entry {
         Entry {
