@@ -272,6 +272,54 @@ fn an_output_limit_that_is_not_a_size_is_refused_with_its_line() {
     assert!(err.contains("writes.toml:"), "no file:line: {err}");
 }
 
+/// A signature a stage attaches that does not verify against the stream's keys (not made by
+/// the host for this payload) is never published: the run fails, nothing is written.
+#[test]
+fn a_signature_that_does_not_verify_is_not_published() {
+    let s = Scratch::new();
+    let k = crate::signing::keys();
+    for (kind, media_type) in [
+        ("signature-gpg", "application/pgp-signature"),
+        (
+            "signature-cosign",
+            "application/vnd.dev.cosign.simplesigning.v1+json",
+        ),
+    ] {
+        let text = format!(
+            "{}\n[keys.release]\nprivate-key = \"{}\"\npassphrase = \"env:TEST_PASSPHRASE\"\n",
+            stream(
+                &format!(
+                    "{{ attach = [{{ kind = \"{kind}\", media-type = \"{media_type}\", data = \"forged\" }}] }}"
+                ),
+                ""
+            ),
+            k.str("release.priv.asc")
+        );
+        let file = s.write("forged.toml", &text);
+        let out = s.path().join("out");
+        let o = compose_env(
+            &s,
+            &[
+                "run",
+                file.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("TEST_PASSPHRASE", "correct horse")],
+        );
+        let err = fails(&o);
+        assert!(
+            err.contains(
+                "refusing to publish signatures that do not verify against the stream's keys"
+            ),
+            "{kind}: {err}"
+        );
+        assert!(err.contains(&format!("{kind} #1 does not verify")), "{err}");
+        assert!(err.contains("nothing was written"), "{err}");
+        assert!(!out.exists(), "{kind}: something was published");
+    }
+}
+
 #[test]
 fn an_attachment_of_an_unknown_kind_stops_the_stage() {
     let s = Scratch::new();
