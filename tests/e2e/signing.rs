@@ -723,12 +723,33 @@ fn skopeo_signed_by_policy_accepts_the_pushed_release_and_its_lookaside() {
     );
     ok(&run);
     let digest = stdout(&run).split_whitespace().next().unwrap().to_string();
-    // The cosign `.sig` manifest went to the registry with the release.
-    assert!(
-        stderr(&run).contains(&format!("sha256-{}.sig", hex(&digest))),
-        "{}",
-        stderr(&run)
-    );
+    // The cosign `.sig` manifest went to the registry with the release, byte for byte the
+    // one in the output layout.
+    let sig_tag = format!("sha256-{}.sig", hex(&digest));
+    assert!(stderr(&run).contains(&sig_tag), "{}", stderr(&run));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let local = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == sig_tag.as_str())
+        .unwrap_or_else(|| panic!("no `{sig_tag}` in the output's index: {index}"));
+    let local = std::fs::read(
+        out.join("blobs/sha256")
+            .join(hex(local["digest"].as_str().unwrap())),
+    )
+    .unwrap();
+    let remote = tool("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!(
+            "docker://{}:{sig_tag}",
+            to.rsplit_once(':').unwrap().0
+        ))
+        .output()
+        .unwrap();
+    assert!(remote.status.success(), "{}", stderr(&remote));
+    assert_eq!(remote.stdout, local);
     let lookaside = out.join("signatures");
     let o = check_gpg(&to, &k.file("release.pub.asc"), &lookaside);
     assert!(
