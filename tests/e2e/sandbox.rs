@@ -153,6 +153,50 @@ fn reading_an_ungranted_file_fails() {
     assert!(!err.contains("read 6 bytes"), "{err}");
 }
 
+/// A stage sees no environment variable and no argument of the process that runs it, and
+/// cannot open a network connection, not even to a port listening on loopback.
+#[test]
+fn a_guest_has_no_environment_and_no_network() {
+    let s = Scratch::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let file = s.write(
+        "sandbox.toml",
+        &stream(
+            "guest-escape",
+            &format!("config = {{ connect = \"{address}\" }}"),
+        ),
+    );
+    let out = s.path().join("out");
+    let o = compose_env(
+        &s,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("COMPOSE_TEST_SECRET", "must-not-reach-a-stage")],
+    );
+    let err = fails(&o);
+    assert!(err.contains("no file access"), "{err}");
+    assert!(
+        err.contains("environment: 0 variables, 0 arguments"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("network: cannot connect to {address}")),
+        "{err}"
+    );
+    assert!(!err.contains("connected to"), "{err}");
+    // Nothing reached the listener.
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the listener was reached: {other:?}"),
+    }
+}
+
 #[test]
 fn a_guest_that_loops_forever_is_stopped_at_its_time_limit() {
     let s = Scratch::new();

@@ -3,6 +3,11 @@
 //! its grants: every read must fail, so `run` returns `Err("no file access: …")`. If a read ever
 //! succeeds it returns a failed error finding "read N bytes from PATH", which the tests reject.
 //!
+//! It also looks for the rest of the world: with `{"connect": "HOST:PORT"}` it opens a TCP
+//! connection there (a success is a failed finding "connected to …"), and it says how many
+//! environment variables and arguments it sees (the error ends with `environment: N variables,
+//! M arguments; network: …`).
+//!
 //! Imports only `log` (and `release`, through `stage`), plus what Rust's std needs from WASI.
 
 use bindings::exports::okd::compose::stage::{Finding, Guest, Info, Severity};
@@ -49,6 +54,27 @@ impl Guest for Escape {
             paths.push(path.to_owned());
         }
 
+        let network = match config.get("connect").and_then(serde_json::Value::as_str) {
+            Some(address) => match std::net::TcpStream::connect(address) {
+                Ok(_) => {
+                    return Ok(vec![Finding {
+                        check: "escape".into(),
+                        passed: false,
+                        severity: Severity::Error,
+                        subject: Some(address.to_owned()),
+                        message: format!("connected to {address}"),
+                    }]);
+                }
+                Err(e) => format!("cannot connect to {address}: {e}"),
+            },
+            None => "not tried".to_owned(),
+        };
+        let seen = format!(
+            "environment: {} variables, {} arguments; network: {network}",
+            std::env::vars_os().count(),
+            std::env::args_os().count()
+        );
+
         let mut last_error = String::from("nothing tried");
         for path in paths {
             match std::fs::read(&path) {
@@ -69,6 +95,6 @@ impl Guest for Escape {
                 }
             }
         }
-        Err(format!("no file access: {last_error}"))
+        Err(format!("no file access: {last_error}; {seen}"))
     }
 }
