@@ -336,6 +336,37 @@ fn an_http_request_from_a_guest_is_denied() {
             .unwrap()
             .contains("HttpRequestDenied")
     );
+
+    // To a port listening on loopback: denied too, and nothing reaches it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let stream = one_stage_stream(
+        &s,
+        &crate::sandbox::guest("guest-http"),
+        &format!("{{ authority = \"{address}\" }}"),
+    );
+    let o = s.compose(&[
+        "run",
+        stream.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains(&format!(
+            "denied an outgoing HTTP request to http://{address}/"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(findings(&report, "only")[0]["passed"], true);
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the listener was reached: {other:?}"),
+    }
 }
 
 /// `compose plugin new --lang LANG NAME --dir DIR`, checked for success; returns DIR.

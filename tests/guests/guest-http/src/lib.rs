@@ -1,5 +1,6 @@
 //! A stage that tries the network through `wasi:http` (as `fetch()` in a JavaScript stage
-//! does): it builds a GET request for `https://example.com/` and sends it with
+//! does): it builds a GET request for `https://example.com/` (or, with the config
+//! `{"authority": "HOST:PORT"}`, for `http://HOST:PORT/`) and sends it with
 //! `outgoing-handler.handle`. compose links `wasi:http` deny-only, so the call, or the response
 //! future it returns, must come back as `error-code.HTTP-request-denied`; the stage reports what
 //! it got as a finding, and fails (with an `err`) if a response ever arrived.
@@ -46,14 +47,28 @@ impl Guest for HttpCaller {
         }
     }
 
-    fn run(_config: String, _release: &Payload) -> Result<Vec<Finding>, String> {
+    fn run(config: String, _release: &Payload) -> Result<Vec<Finding>, String> {
+        let config: serde_json::Value =
+            serde_json::from_str(&config).map_err(|e| format!("config: {e}"))?;
+        let (scheme, authority) = match config.get("authority").and_then(|a| a.as_str()) {
+            Some(authority) => (Scheme::Http, authority.to_owned()),
+            None => (Scheme::Https, "example.com".to_owned()),
+        };
+        let url = format!(
+            "{}://{authority}/",
+            if matches!(scheme, Scheme::Http) {
+                "http"
+            } else {
+                "https"
+            }
+        );
         let headers = Fields::from_list(&[("user-agent".to_string(), b"guest-http".to_vec())])
             .map_err(|e| format!("fields: {e:?}"))?;
         let request = OutgoingRequest::new(headers);
         let set = [
             request.set_method(&Method::Get),
-            request.set_scheme(Some(&Scheme::Https)),
-            request.set_authority(Some("example.com")),
+            request.set_scheme(Some(&scheme)),
+            request.set_authority(Some(&authority)),
             request.set_path_with_query(Some("/")),
         ];
         if set.iter().any(Result::is_err) {
@@ -76,7 +91,7 @@ impl Guest for HttpCaller {
             check: "http-denied".into(),
             passed: matches!(code, ErrorCode::HttpRequestDenied),
             severity: Severity::Error,
-            subject: Some("https://example.com/".into()),
+            subject: Some(url),
             message: format!("outgoing-handler.handle: {code:?}; body stream: {body}"),
         }])
     }
