@@ -284,6 +284,19 @@ fn a_stage_signs_only_with_the_keys_it_was_granted() {
     let (passed, signed) = message(&with_keys("release"));
     assert!(passed, "{signed}");
     assert!(signed.starts_with("signed: "), "{signed}");
+    // `describe` runs with no grants, even for a stage granted the key.
+    let file = s.write("keys.toml", &with_keys("release"));
+    let plan = compose_env(
+        &s,
+        &["plan", file.to_str().unwrap()],
+        &[("TEST_PASSPHRASE", "correct horse")],
+    );
+    ok(&plan);
+    assert!(
+        stdout(&plan).contains("refused while describing: key `release` is not granted"),
+        "{}",
+        stdout(&plan)
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! A stage that imports `signer` and calls `sign("release", openpgp, b"x")`. Run without a key
 //! grant, it proves the host refuses the component before it runs; with a grant, its finding
-//! reports what `sign` returned.
+//! reports what `sign` returned. Its `describe` calls `sign` too and puts the answer in its
+//! description: `describe` runs with no grants, so it must be refused.
 //!
 //! Imports `signer` (and `release`, through `stage`).
 
@@ -35,7 +36,12 @@ impl Guest for SignWithoutGrant {
         Info {
             name: "guest-sign-without-grant".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Signs with the key `release`".into(),
+            // `describe` runs with no grants: what a `sign` call gets here is shown by
+            // `compose plan`, and must be a refusal.
+            description: match signer::sign("release", SignatureFormat::Openpgp, b"x") {
+                Ok(_) => "Signs with the key `release`; signed while describing".into(),
+                Err(e) => format!("Signs with the key `release`; refused while describing: {e}"),
+            },
             config_schema: None,
         }
     }
