@@ -563,6 +563,24 @@ fn plugins_are_shared_as_wasm_artifacts_pinned_and_locked() {
             "no {key} annotation: {annotations}"
         );
     }
+    // Version and description are the plugin's own, as its `describe` gives them (what
+    // `compose plan` shows for the builtin).
+    let plan = compose(&s, &["--json", "plan", "streams/scos.toml"]);
+    ok(&plan);
+    let described = stdout(&plan)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .flat_map(|e| e["stages"].as_array().cloned().unwrap_or_default())
+        .find(|stage| stage["name"] == "select-images")
+        .expect("plan describes select-images");
+    assert_eq!(
+        annotations["org.opencontainers.image.version"],
+        described["version"]
+    );
+    assert_eq!(
+        annotations["org.opencontainers.image.description"],
+        described["description"]
+    );
     let config = skopeo_remote(
         &format!("{}/compose/select-images:1.0", registry.addr),
         &["--raw", "--config"],
