@@ -16,6 +16,11 @@ use crate::support::*;
 /// CI and without colours, with this scratch's plugin cache (empty at first), and returns
 /// what it wrote to the terminal (stdout and stderr, as the terminal shows them).
 fn on_a_terminal(s: &Scratch, args: &[&str], columns: u16) -> (bool, Vec<u8>) {
+    on_a_terminal_with_ci(s, args, columns, "false")
+}
+
+/// [`on_a_terminal`] with the `CI` variable set to `ci`.
+fn on_a_terminal_with_ci(s: &Scratch, args: &[&str], columns: u16, ci: &str) -> (bool, Vec<u8>) {
     let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
     let mut line = quote(env!("CARGO_BIN_EXE_compose"));
     for a in args {
@@ -30,7 +35,7 @@ fn on_a_terminal(s: &Scratch, args: &[&str], columns: u16) -> (bool, Vec<u8>) {
         .current_dir(repo())
         .env("COMPOSE_CACHE_DIR", s.path().join("cache"))
         .env("HOME", s.path())
-        .env("CI", "false")
+        .env("CI", ci)
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
         .env("COLUMNS", columns.to_string());
@@ -141,4 +146,30 @@ fn a_run_on_a_terminal_shows_live_lines_and_ends_with_a_summary() {
     let text = screen(&bytes);
     assert!(success, "{text}");
     assert_snapshot!("terminal_run", redact_screen(&s, &text));
+}
+
+/// Under CI (`CI=true`), even on a terminal, the output is plain lines: no live line is drawn
+/// and cleared.
+#[test]
+fn under_ci_a_terminal_gets_plain_lines() {
+    let s = Scratch::new();
+    let out = s.path().join("out");
+    let (success, bytes) = on_a_terminal_with_ci(
+        &s,
+        &["run", "streams/scos.toml", "--out", out.to_str().unwrap()],
+        72,
+        "true",
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(success, "{text}");
+    assert!(!text.contains("\x1b[2K"), "a live line was drawn: {text:?}");
+    assert!(text.contains("stage   select: ok"), "{text}");
+    // The same run outside CI draws live lines.
+    let (success, bytes) = on_a_terminal(
+        &s,
+        &["run", "streams/scos.toml", "--out", out.to_str().unwrap()],
+        72,
+    );
+    assert!(success);
+    assert!(String::from_utf8_lossy(&bytes).contains("\x1b[2K"));
 }
