@@ -374,3 +374,28 @@ pub fn release_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .map(|(p, b)| (p.strip_prefix(dir).unwrap().to_path_buf(), b))
         .collect()
 }
+
+/// A TCP listener on loopback that nothing may reach (a stage's network is denied).
+pub struct Unreached {
+    listener: std::net::TcpListener,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl Unreached {
+    /// Listens on a free loopback port.
+    pub fn listen() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        Unreached { listener, address }
+    }
+
+    /// Panics if a connection arrived.
+    pub fn check(&self) {
+        match self.listener.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("the listener on {} was reached: {other:?}", self.address),
+        }
+    }
+}
