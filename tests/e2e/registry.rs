@@ -581,6 +581,34 @@ fn plugins_are_shared_as_wasm_artifacts_pinned_and_locked() {
         annotations["org.opencontainers.image.description"],
         described["description"]
     );
+    // `--version` and `--description` replace them.
+    let other = format!("oci://{}/compose/select-images:own", registry.addr);
+    ok(&compose(
+        &s,
+        &[
+            "plugin",
+            "push",
+            wasm.to_str().unwrap(),
+            &other,
+            "--version",
+            "9.9.9",
+            "--description",
+            "our own build",
+        ],
+    ));
+    let own = skopeo_remote(
+        &format!("{}/compose/select-images:own", registry.addr),
+        &["--raw"],
+    )
+    .unwrap();
+    assert_eq!(
+        own["annotations"]["org.opencontainers.image.version"],
+        "9.9.9"
+    );
+    assert_eq!(
+        own["annotations"]["org.opencontainers.image.description"],
+        "our own build"
+    );
     let config = skopeo_remote(
         &format!("{}/compose/select-images:1.0", registry.addr),
         &["--raw", "--config"],

@@ -109,6 +109,23 @@ fn a_well_behaved_guest_publishes_and_its_output_is_logged_with_the_stage() {
     assert!(log.contains("hello from stdout"), "{log}");
     assert!(log.contains("misbehave"), "{log}");
     assert!(out.join("index.json").is_file());
+    // `-vv` logs the memory peak of each stage that runs (the guide says so, for sizing
+    // `limits.memory`); `--no-cache`, or the stage would be reused from the run above.
+    let o = s.compose(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-cache",
+        "-vv",
+    ]);
+    ok(&o);
+    let log = stderr(&o);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("stage finished") && l.contains("memory_peak=")),
+        "{log}"
+    );
 }
 
 #[test]
