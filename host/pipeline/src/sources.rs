@@ -202,13 +202,15 @@ impl compose_runtime::RegistryQuery for RegistryView {
         Ok(text)
     }
 
-    /// A config read before is in memory; otherwise the answers are at hand when the store
+    /// A config read before is in memory (only the config: resolving the same reference by
+    /// tag may still ask its registry); otherwise the answers are at hand when the store
     /// serving the reference is local (a mirror on disk) or read it ahead.
-    fn answers_at_hand(&self, reference: &str) -> bool {
-        let memo = self
-            .configs
-            .lock()
-            .is_ok_and(|memo| memo.texts.contains_key(reference));
+    fn answers_at_hand(&self, query: compose_runtime::RegistryQueryKind, reference: &str) -> bool {
+        let memo = query == compose_runtime::RegistryQueryKind::ImageConfig
+            && self
+                .configs
+                .lock()
+                .is_ok_and(|memo| memo.texts.contains_key(reference));
         memo || Reference::parse(reference).map_or(true, |r| self.source.at_hand(&r))
     }
 }
@@ -354,9 +356,12 @@ mod tests {
         let view = RegistryView::new(source.clone());
         let read = || source.blobs.load(std::sync::atomic::Ordering::SeqCst);
         // A source that does not say it is local: not at hand until the config is kept.
-        assert!(!view.answers_at_hand("quay.io/okd/cli:1"));
+        use compose_runtime::RegistryQueryKind::{ImageConfig, Resolve};
+        assert!(!view.answers_at_hand(ImageConfig, "quay.io/okd/cli:1"));
         assert_eq!(view.image_config("quay.io/okd/cli:1").unwrap(), text);
-        assert!(view.answers_at_hand("quay.io/okd/cli:1"));
+        assert!(view.answers_at_hand(ImageConfig, "quay.io/okd/cli:1"));
+        // The kept config does not answer `resolve`: by tag, that may ask the registry.
+        assert!(!view.answers_at_hand(Resolve, "quay.io/okd/cli:1"));
         let after_first = read();
         assert!(
             after_first >= 2,
@@ -370,7 +375,8 @@ mod tests {
         assert!(read() > after_first);
         // A layout on disk is at hand from the start.
         let local = RegistryView::new(Arc::new(OciLayout::open(dir.path()).unwrap()));
-        assert!(local.answers_at_hand("quay.io/okd/cli:1"));
+        assert!(local.answers_at_hand(Resolve, "quay.io/okd/cli:1"));
+        assert!(local.answers_at_hand(ImageConfig, "quay.io/okd/cli:1"));
     }
 
     #[test]

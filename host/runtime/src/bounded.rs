@@ -22,7 +22,7 @@ use std::time::Instant;
 use compose_payload::Release;
 
 use crate::capability::HostServices;
-use crate::capability::registry::RegistryQuery;
+use crate::capability::registry::{Query, RegistryQuery};
 use crate::capability::signer::{SignatureFormat, Signer};
 
 /// A host call, as the host-call thread runs it.
@@ -174,7 +174,7 @@ struct BoundedRegistry {
 impl RegistryQuery for BoundedRegistry {
     fn resolve(&self, reference: &str) -> Result<String, String> {
         let what = format!("resolving `{reference}`");
-        if self.inner.answers_at_hand(reference) {
+        if self.inner.answers_at_hand(Query::Resolve, reference) {
             return self
                 .deadline
                 .inline(&what, || self.inner.resolve(reference));
@@ -185,7 +185,7 @@ impl RegistryQuery for BoundedRegistry {
 
     fn image_config(&self, reference: &str) -> Result<String, String> {
         let what = format!("reading the image config of `{reference}`");
-        if self.inner.answers_at_hand(reference) {
+        if self.inner.answers_at_hand(Query::ImageConfig, reference) {
             return self
                 .deadline
                 .inline(&what, || self.inner.image_config(reference));
@@ -195,8 +195,8 @@ impl RegistryQuery for BoundedRegistry {
             .call(&what, move || inner.image_config(&reference))
     }
 
-    fn answers_at_hand(&self, reference: &str) -> bool {
-        self.inner.answers_at_hand(reference)
+    fn answers_at_hand(&self, query: Query, reference: &str) -> bool {
+        self.inner.answers_at_hand(query, reference)
     }
 }
 
@@ -316,7 +316,7 @@ mod tests {
         fn image_config(&self, reference: &str) -> Result<String, String> {
             self.resolve(reference)
         }
-        fn answers_at_hand(&self, reference: &str) -> bool {
+        fn answers_at_hand(&self, _: Query, reference: &str) -> bool {
             reference.starts_with("local/")
         }
     }

@@ -35,7 +35,7 @@ mod versions;
 pub use attachment::ATTACHMENT_KINDS;
 pub use budget::default_output_limit;
 pub use cache::CacheKey;
-pub use capability::registry::RegistryQuery;
+pub use capability::registry::{Query as RegistryQueryKind, RegistryQuery};
 pub use capability::signer::{SignatureFormat, Signer};
 pub use capability::{DigestFn, HostServices};
 pub use capability::{FileGrant, Grants};

@@ -112,8 +112,8 @@ impl RegistryQuery for Recording {
         answer
     }
 
-    fn answers_at_hand(&self, reference: &str) -> bool {
-        self.inner.answers_at_hand(reference)
+    fn answers_at_hand(&self, query: compose_runtime::RegistryQueryKind, reference: &str) -> bool {
+        self.inner.answers_at_hand(query, reference)
     }
 }
 

@@ -18,14 +18,23 @@ pub trait RegistryQuery: Send + Sync {
     fn resolve(&self, reference: &str) -> Result<String, String>;
     /// The image config JSON of a reference.
     fn image_config(&self, reference: &str) -> Result<String, String>;
-    /// Whether the answers for `reference` are at hand: in memory or on local disk, with no
-    /// registry to wait for. Such a query is answered on the stage's own thread; any other
-    /// goes through the stage's deadline-bounded host-call thread ([`crate::bounded`]).
+    /// Whether the answer to `query` of `reference` is at hand: in memory or on local disk,
+    /// with no registry to wait for. Such a query is answered on the stage's own thread; any
+    /// other goes through the stage's deadline-bounded host-call thread ([`crate::bounded`]).
     /// `false` unless the implementation knows better.
-    fn answers_at_hand(&self, reference: &str) -> bool {
-        let _ = reference;
+    fn answers_at_hand(&self, query: Query, reference: &str) -> bool {
+        let _ = (query, reference);
         false
     }
+}
+
+/// A query of the `registry` interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// `resolve`: the manifest digest of a reference.
+    Resolve,
+    /// `image-config`: the image config of a reference.
+    ImageConfig,
 }
 
 /// Checks one `grants.registry` entry (`quay.io/okd/*`); the error says what is wrong with it.
