@@ -15,6 +15,7 @@ mod languages;
 mod layout;
 mod messages;
 mod outputs;
+mod parted;
 mod patch_layout;
 mod payload_writes;
 mod plugin_logic;

@@ -89,6 +89,26 @@ fn changing_only_the_test_config_reruns_only_test_and_publishes_the_full_run_rel
     );
     assert_eq!(stages(&rerun, "stage-finished"), ["test"]);
     assert_eq!(stages(&rerun, "stage-skipped"), ["sign"]);
+    // `test` is a check in parts, one per check: only the check whose settings changed ran.
+    let finished = stdout(&rerun)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "stage-finished")
+        .unwrap();
+    assert_eq!(finished["parts"], 8, "{finished}");
+    assert_eq!(
+        finished["reused_parts"],
+        serde_json::json!([
+            "images-pinned",
+            "manifest-images-known",
+            "os-image",
+            "no-rhel-content",
+            "manifests-valid",
+            "release-metadata",
+            "signatures-verify"
+        ]),
+        "{finished}"
+    );
 
     // A full run of the changed stream, in a scratch with an empty stage cache.
     let fresh = Scratch::new();
@@ -268,14 +288,20 @@ fn a_corrupt_entry_or_blob_is_a_miss() {
     let first = run(&s, &stream, &s.path().join("out-1"), &[]);
     let cache = s.path().join("cache/stages");
     // Truncate every entry, as a full disk would (a killed process leaves only temporaries).
-    let mut entries = 0;
+    let (mut entries, mut parts) = (0, 0);
     for e in std::fs::read_dir(cache.join("entries")).unwrap() {
         let path = e.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
+        let entry: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        if entry.get("part").is_some() {
+            parts += 1;
+        } else {
+            entries += 1;
+        }
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-        entries += 1;
     }
     assert_eq!(entries, 4, "one entry per stage that ran");
+    assert_eq!(parts, 8, "one entry per part of `test`");
     std::fs::write(cache.join("blobs/.tmp-1-0-left-by-a-killed-run"), b"half").unwrap();
     let rerun = run(&s, &stream, &s.path().join("out-2"), &[]);
     assert!(

@@ -1,4 +1,4 @@
-//! The WIT compatibility rule (`wit/stage.wit`): the host links every released version of
+//! The WIT compatibility rule (`wit/deps/okd-compose@0.2.0/stage.wit`): the host links every released version of
 //! `okd:compose` side by side. A component built against 0.1.0 keeps loading and running on a
 //! host that also offers 0.2.0; a component of 0.2.0's new `check` world runs read-only; a
 //! component built against a version the host does not offer is refused before it runs.
@@ -127,8 +127,9 @@ fn a_plugin_built_against_a_version_the_host_does_not_offer_is_refused_naming_th
         assert!(
             err.contains(&format!(
                 "plugin `{future}` was built against okd:compose@1.0.0 (it uses `okd:compose/"
-            )) && err
-                .contains("which this host does not offer: it offers okd:compose 0.1.x, 0.2.x"),
+            )) && err.contains(
+                "which this host does not offer: it offers okd:compose 0.1.x, 0.2.x, 0.3.x;"
+            ),
             "`compose {command}` must name the plugin and the versions:\n{err}"
         );
         assert!(!err.contains("must never run"), "the stage ran:\n{err}");

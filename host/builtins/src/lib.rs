@@ -84,9 +84,10 @@ mod tests {
                 builtin.name,
                 &builtin.wasm[..builtin.wasm.len().min(8)]
             );
-            // `test-release` is a read-only check (world `check`); the others are stages.
+            // `test-release` is a read-only check in parts (world `parted-check`); the others
+            // are stages.
             let export = if builtin.name == "test-release" {
-                "okd:compose/check-stage@0.2.0"
+                "okd:compose/check-parts@0.3.0"
             } else {
                 "okd:compose/stage@0.2.0"
             };

@@ -29,15 +29,15 @@ const fn file(path: &'static str, text: &'static str) -> TemplateFile {
 const WIT: [TemplateFile; 3] = [
     file(
         "wit/deps/compose/host.wit",
-        include_str!("../../../wit/host.wit"),
+        include_str!("../../../wit/deps/okd-compose@0.2.0/host.wit"),
     ),
     file(
         "wit/deps/compose/release.wit",
-        include_str!("../../../wit/release.wit"),
+        include_str!("../../../wit/deps/okd-compose@0.2.0/release.wit"),
     ),
     file(
         "wit/deps/compose/stage.wit",
-        include_str!("../../../wit/stage.wit"),
+        include_str!("../../../wit/deps/okd-compose@0.2.0/stage.wit"),
     ),
 ];
 
@@ -129,7 +129,7 @@ const SDK_WIT_PATH: (&str, &str) = ("path: \"../../wit\"", "path: \"wit\"");
 /// The Rust guest SDK (`plugins/sdk`), vendored into a Rust project as `sdk/` so that the project
 /// builds on its own wherever it is moved (the SDK is not published). Every source file of the
 /// SDK and of the WIT is here: a unit test compares this list with `plugins/sdk/src` and `wit/`.
-const SDK: [TemplateFile; 19] = [
+const SDK: [TemplateFile; 20] = [
     file(
         "sdk/Cargo.toml",
         include_str!("../templates/rust/sdk-Cargo.toml.tmpl"),
@@ -182,12 +182,22 @@ const SDK: [TemplateFile; 19] = [
         "sdk/src/yaml/tests.rs",
         include_str!("../../../plugins/sdk/src/yaml/tests.rs"),
     ),
-    file("sdk/wit/host.wit", include_str!("../../../wit/host.wit")),
     file(
-        "sdk/wit/release.wit",
-        include_str!("../../../wit/release.wit"),
+        "sdk/wit/check-parts.wit",
+        include_str!("../../../wit/check-parts.wit"),
     ),
-    file("sdk/wit/stage.wit", include_str!("../../../wit/stage.wit")),
+    file(
+        "sdk/wit/deps/okd-compose@0.2.0/host.wit",
+        include_str!("../../../wit/deps/okd-compose@0.2.0/host.wit"),
+    ),
+    file(
+        "sdk/wit/deps/okd-compose@0.2.0/release.wit",
+        include_str!("../../../wit/deps/okd-compose@0.2.0/release.wit"),
+    ),
+    file(
+        "sdk/wit/deps/okd-compose@0.2.0/stage.wit",
+        include_str!("../../../wit/deps/okd-compose@0.2.0/stage.wit"),
+    ),
     file(
         "sdk/wit/deps/okd-compose@0.1.0/host.wit",
         include_str!("../../../wit/deps/okd-compose@0.1.0/host.wit"),
@@ -270,7 +280,7 @@ pub fn execute(args: &PluginNewArgs, output: &Output) -> anyhow::Result<()> {
         ("name", name),
         ("crate", crate_name.as_str()),
         ("sdk", sdk.as_str()),
-        ("wit_version", compose_runtime::WIT_VERSION),
+        ("wit_version", compose_runtime::STAGE_WIT_VERSION),
         ("compose_version", env!("CARGO_PKG_VERSION")),
     ];
     let vendored: &[TemplateFile] = match (args.lang, &args.sdk) {
@@ -316,7 +326,7 @@ pub fn execute(args: &PluginNewArgs, output: &Output) -> anyhow::Result<()> {
             "lang": args.lang.as_str(),
             "dir": dir.display().to_string(),
             "files": files.iter().map(|f| f.path).collect::<Vec<_>>(),
-            "wit-version": compose_runtime::WIT_VERSION,
+            "wit-version": compose_runtime::STAGE_WIT_VERSION,
             "build": build,
             "component": component,
         }));
@@ -326,7 +336,7 @@ pub fn execute(args: &PluginNewArgs, output: &Output) -> anyhow::Result<()> {
             args.lang.as_str(),
             dir.display(),
             files.len(),
-            compose_runtime::WIT_VERSION,
+            compose_runtime::STAGE_WIT_VERSION,
             dir.display(),
         ));
     }

@@ -180,6 +180,8 @@ impl Observer for Output {
                 instantiate_millis,
                 run_millis,
                 findings,
+                reused_parts,
+                parts,
             } => {
                 let failed = findings.iter().filter(|f| !f.passed).count();
                 let verdict = if findings
@@ -190,8 +192,17 @@ impl Observer for Output {
                 } else {
                     "ok"
                 };
+                let reused = if reused_parts.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} of {parts} parts reused from the stage cache ({})",
+                        reused_parts.len(),
+                        reused_parts.join(", ")
+                    )
+                };
                 self.status(&format!(
-                    "stage   {stage}: {verdict} in {run_millis:.1} ms (instantiate {instantiate_millis:.2} ms), {} finding{}{}",
+                    "stage   {stage}: {verdict} in {run_millis:.1} ms (instantiate {instantiate_millis:.2} ms), {} finding{}{}{reused}",
                     findings.len(),
                     if findings.len() == 1 { "" } else { "s" },
                     if failed > 0 { format!(", {failed} not passed") } else { String::new() }

@@ -45,12 +45,14 @@ pub async fn check_release(
     let mut failed = 0;
     let total = checks.len();
     for (i, planned) in checks.into_iter().enumerate() {
+        let mut every_part = compose_runtime::EveryPart;
         let ran = run_planned(
             runtime,
             planned,
             &planned.spec,
             release,
             &services,
+            &mut every_part,
             (i, total),
             observer,
         );
@@ -58,9 +60,9 @@ pub async fn check_release(
         release = outcome.release;
         let (report, stage_failed) = finish_stage(
             planned,
-            outcome.instantiate,
-            outcome.run,
+            (outcome.instantiate, outcome.run),
             outcome.findings,
+            &outcome.parts,
             observer,
         );
         failed += stage_failed;

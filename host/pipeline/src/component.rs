@@ -9,26 +9,46 @@ use wit_parser::{Resolve, WorldItem, WorldKey};
 /// The compose WIT package, without version.
 const COMPOSE_PACKAGE: &str = "okd:compose";
 
+/// The worlds of the compose package a component may target, by the interface it exports:
+/// a stage, a read-only check, a read-only check in parts.
+const COMPOSE_WORLDS: [(&str, &str); 3] = [
+    ("stage", "plugin"),
+    ("check-stage", "check"),
+    ("check-parts", "parted-check"),
+];
+
+/// The compose world an export names, with its version: `okd:compose/check-parts@0.3.0` →
+/// (`parted-check`, `0.3.0`).
+fn compose_world(export: &str) -> Option<(&'static str, &str)> {
+    let rest = export.strip_prefix(COMPOSE_PACKAGE)?.strip_prefix('/')?;
+    let (interface, version) = rest.split_once('@')?;
+    COMPOSE_WORLDS
+        .iter()
+        .find(|(exported, _)| *exported == interface)
+        .map(|(_, world)| (*world, version))
+}
+
 /// A component's interface, as `compose plugin inspect` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ComponentInterface {
-    /// The world: `okd:compose/plugin@0.1.0` for a compose plugin, else the name the
-    /// component's type gives (`root` for most toolchains).
+    /// The world: `okd:compose/plugin@0.1.0` for a compose stage (`check@…`,
+    /// `parted-check@…` for checks), else the name the component's type gives (`root` for
+    /// most toolchains).
     pub world: String,
     /// Imported interfaces and functions (`okd:compose/log@0.1.0`, `wasi:cli/stdout@0.2.6`).
     pub imports: Vec<String>,
     /// Exported interfaces and functions (`okd:compose/stage@0.1.0`).
     pub exports: Vec<String>,
-    /// The version of `okd:compose` it uses, if it uses it.
+    /// The version of `okd:compose` it uses, if it uses it: that of the world it exports
+    /// (a check in parts of 0.3.0 imports 0.2.0 interfaces).
     pub wit_version: Option<String>,
 }
 
 impl ComponentInterface {
-    /// Whether it exports the compose `stage` interface.
+    /// Whether it exports a compose world's interface: `stage`, `check-stage` or
+    /// `check-parts`.
     pub fn is_compose_plugin(&self) -> bool {
-        self.exports
-            .iter()
-            .any(|e| e.starts_with("okd:compose/stage"))
+        self.exports.iter().any(|e| compose_world(e).is_some())
     }
 }
 
@@ -73,17 +93,18 @@ pub fn inspect_component(bytes: &[u8]) -> Result<ComponentInterface, String> {
         .iter()
         .filter_map(|(k, i)| item_name(&resolve, k, i))
         .collect();
-    let wit_version = imports
-        .iter()
-        .chain(&exports)
-        .filter_map(|name| name.strip_prefix(&format!("{COMPOSE_PACKAGE}/")))
-        .find_map(|rest| rest.split_once('@').map(|(_, v)| v.to_string()));
-    let is_plugin = exports
-        .iter()
-        .any(|e| e.starts_with(&format!("{COMPOSE_PACKAGE}/stage")));
-    let world_name = match (&wit_version, is_plugin) {
-        (Some(v), true) => format!("{COMPOSE_PACKAGE}/plugin@{v}"),
-        _ => world.name.clone(),
+    let exported = exports.iter().find_map(|e| compose_world(e));
+    let wit_version = match exported {
+        Some((_, version)) => Some(version.to_string()),
+        None => imports
+            .iter()
+            .chain(&exports)
+            .filter_map(|name| name.strip_prefix(&format!("{COMPOSE_PACKAGE}/")))
+            .find_map(|rest| rest.split_once('@').map(|(_, v)| v.to_string())),
+    };
+    let world_name = match exported {
+        Some((world, version)) => format!("{COMPOSE_PACKAGE}/{world}@{version}"),
+        None => world.name.clone(),
     };
     Ok(ComponentInterface {
         world: world_name,
@@ -132,6 +153,26 @@ mod tests {
                 .any(|i| i.starts_with("okd:compose/release@")),
             "{info:?}"
         );
+    }
+
+    #[test]
+    fn the_test_release_builtin_is_a_check_in_parts_of_0_3() {
+        let builtin = compose_builtins::find("test-release").expect("test-release");
+        let info = inspect_component(builtin.wasm).unwrap();
+        assert!(info.is_compose_plugin(), "{info:?}");
+        assert_eq!(info.world, "okd:compose/parted-check@0.3.0");
+        assert_eq!(info.wit_version.as_deref(), Some("0.3.0"));
+        assert!(
+            info.imports
+                .contains(&"okd:compose/release@0.2.0".to_string()),
+            "{info:?}"
+        );
+        assert_eq!(
+            compose_world("okd:compose/check-stage@0.2.0"),
+            Some(("check", "0.2.0"))
+        );
+        assert_eq!(compose_world("okd:compose/log@0.2.0"), None);
+        assert_eq!(compose_world("okd:composer/stage@0.2.0"), None);
     }
 
     #[test]

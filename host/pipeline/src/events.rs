@@ -109,6 +109,13 @@ pub enum Event {
         run_millis: f64,
         /// The stage's findings.
         findings: Vec<Finding>,
+        /// For a check in parts: its parts whose findings were taken from the stage cache
+        /// instead of running (see [`crate::stage_cache`]).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        reused_parts: Vec<String>,
+        /// For a check in parts: how many parts it has (0 for other stages).
+        #[serde(skip_serializing_if = "is_zero")]
+        parts: usize,
     },
     /// A stage was not run: its result was taken from the stage cache, recorded by an
     /// earlier run with the same inputs (see [`crate::stage_cache`]).
@@ -184,4 +191,9 @@ impl Observer for Quiet {
 /// prints short and reads back (from a journal) as the same number.
 pub(crate) fn millis(d: Duration) -> f64 {
     d.as_micros() as f64 / 1000.0
+}
+
+/// Whether a count is 0 (left out of the JSON).
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

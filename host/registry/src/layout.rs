@@ -4,6 +4,7 @@
 //! rather than used. Writes go to a temporary file in the same directory and are renamed into
 //! place, so a crash never leaves a truncated blob under a valid name.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,37 @@ const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub struct OciLayout {
     root: PathBuf,
     index: ImageIndex,
+    /// Where each digest and ref name is in `index.manifests`: a mirror of thousands of
+    /// images is asked about each of them, so a lookup must not scan the index.
+    positions: Positions,
+}
+
+/// Positions in `index.manifests`, in index order.
+#[derive(Debug, Clone, Default)]
+struct Positions {
+    by_digest: HashMap<String, usize>,
+    by_ref_name: HashMap<String, Vec<usize>>,
+}
+
+impl Positions {
+    fn of(index: &ImageIndex) -> Self {
+        let mut positions = Positions::default();
+        for (i, d) in index.manifests.iter().enumerate() {
+            positions.add(i, d);
+        }
+        positions
+    }
+
+    /// Notes the entry `d` at position `i`, after every entry before it.
+    fn add(&mut self, i: usize, d: &Descriptor) {
+        self.by_digest.entry(d.digest.clone()).or_insert(i);
+        if let Some(name) = d.ref_name() {
+            self.by_ref_name
+                .entry(name.to_string())
+                .or_default()
+                .push(i);
+        }
+    }
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
@@ -97,6 +129,7 @@ impl OciLayout {
         })?;
         Ok(OciLayout {
             root: path.to_path_buf(),
+            positions: Positions::of(&index),
             index,
         })
     }
@@ -112,6 +145,7 @@ impl OciLayout {
         let layout = OciLayout {
             root: path.to_path_buf(),
             index: ImageIndex::new(),
+            positions: Positions::default(),
         };
         layout.save_index()?;
         Ok(layout)
@@ -176,13 +210,28 @@ impl OciLayout {
         &self.index
     }
 
-    /// The index entry whose [`REF_NAME_ANNOTATION`] is `ref_name`.
+    /// The (first) index entry whose [`REF_NAME_ANNOTATION`] is `ref_name`.
     pub fn find(&self, ref_name: &str) -> Option<Descriptor> {
-        self.index
-            .manifests
-            .iter()
-            .find(|d| d.ref_name() == Some(ref_name))
-            .cloned()
+        let first = *self.positions.by_ref_name.get(ref_name)?.first()?;
+        self.index.manifests.get(first).cloned()
+    }
+
+    /// The digests of every index entry named `ref_name`, in index order.
+    pub fn ref_digests(&self, ref_name: &str) -> Vec<&str> {
+        self.positions
+            .by_ref_name
+            .get(ref_name)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.index.manifests.get(i))
+            .map(|d| d.digest.as_str())
+            .collect()
+    }
+
+    /// The first index entry with the digest `digest`.
+    pub fn entry_with_digest(&self, digest: &str) -> Option<Descriptor> {
+        let first = *self.positions.by_digest.get(digest)?;
+        self.index.manifests.get(first).cloned()
     }
 
     /// Points `ref_name` at `descriptor`, replacing any entry with the same ref name.
@@ -192,9 +241,13 @@ impl OciLayout {
             .annotations
             .get_or_insert_with(Default::default)
             .insert(REF_NAME_ANNOTATION.to_string(), ref_name.to_string());
-        self.index
-            .manifests
-            .retain(|d| d.ref_name() != Some(ref_name));
+        if self.positions.by_ref_name.contains_key(ref_name) {
+            self.index
+                .manifests
+                .retain(|d| d.ref_name() != Some(ref_name));
+            self.positions = Positions::of(&self.index);
+        }
+        self.positions.add(self.index.manifests.len(), &descriptor);
         self.index.manifests.push(descriptor);
     }
 
@@ -214,6 +267,7 @@ impl OciLayout {
             .iter()
             .any(|d| d.ref_name().is_none() && d.digest == descriptor.digest);
         if !present {
+            self.positions.add(self.index.manifests.len(), &descriptor);
             self.index.manifests.push(descriptor);
         }
     }
@@ -368,6 +422,14 @@ mod tests {
         assert_eq!(layout.index().manifests.len(), 3);
         assert_eq!(layout.find("z-tag").unwrap().digest, a.digest);
         assert!(layout.find("missing").is_none());
+        // The lookups follow the replacements.
+        assert_eq!(layout.ref_digests("z-tag"), [a.digest.as_str()]);
+        assert_eq!(layout.ref_digests("a-tag"), [a.digest.as_str()]);
+        assert!(layout.ref_digests("missing").is_empty());
+        let untagged = layout.entry_with_digest(&b.digest).unwrap();
+        assert_eq!(untagged.ref_name(), None);
+        assert_eq!(untagged.digest, b.digest);
+        assert!(layout.entry_with_digest(&sha256_digest(b"c")).is_none());
         layout.save_index().unwrap();
 
         let reopened = OciLayout::open(dir.path()).unwrap();

@@ -163,8 +163,8 @@ impl ImageSource for OciLayout {
             store: self.location(),
         };
         if let Some(digest) = &reference.digest {
-            if let Some(entry) = self.index().manifests.iter().find(|d| &d.digest == digest) {
-                return Ok(entry.clone());
+            if let Some(entry) = self.entry_with_digest(digest) {
+                return Ok(entry);
             }
             if !self.has_blob(digest) {
                 return Err(not_found());
@@ -182,13 +182,7 @@ impl ImageSource for OciLayout {
         for name in [full.as_str(), tag] {
             // A ref name listed twice for different images is ambiguous: refuse it, naming
             // both, rather than take the first and fail later on the wrong image.
-            let mut digests: Vec<&str> = self
-                .index()
-                .manifests
-                .iter()
-                .filter(|d| d.ref_name() == Some(name))
-                .map(|d| d.digest.as_str())
-                .collect();
+            let mut digests = self.ref_digests(name);
             digests.sort_unstable();
             digests.dedup();
             if digests.len() > 1 {

@@ -2,8 +2,10 @@
 //! host offers, linked side by side (as Spin links `spin@2` and `spin@3`).
 //!
 //! - [`v0_1`]: `okd:compose@0.1.0` (`wit/deps/okd-compose@0.1.0/`), world `plugin`;
-//! - [`v0_2`]: `okd:compose@0.2.0` (`wit/`), world `plugin`;
-//! - [`check`]: world `check` of 0.2.0, over the same imports as [`v0_2`].
+//! - [`v0_2`]: `okd:compose@0.2.0` (`wit/deps/okd-compose@0.2.0/`), world `plugin`;
+//! - [`check`]: world `check` of 0.2.0, over the same imports as [`v0_2`];
+//! - [`parted`]: world `parted-check` of `okd:compose@0.3.0` (`wit/`), which adds an export
+//!   and no import: its imports are those of [`v0_2`].
 //!
 //! Each capability's module (`capability/`) links its interfaces of every version and
 //! implements those of the newest; the older versions' imports delegate to it.
@@ -65,6 +67,21 @@ pub(crate) mod check {
             "okd:compose/log": super::v0_2::okd::compose0_2_0::log,
             "okd:compose/registry": super::v0_2::okd::compose0_2_0::registry,
             "okd:compose/types": super::v0_2::okd::compose0_2_0::types,
+        },
+    });
+}
+
+/// `okd:compose@0.3.0`, world `parted-check`: its imports are those of [`v0_2`].
+pub(crate) mod parted {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "okd:compose/parted-check@0.3.0",
+        exports: { default: async },
+        with: {
+            "okd:compose/release@0.2.0": super::v0_2::okd::compose0_2_0::release,
+            "okd:compose/log@0.2.0": super::v0_2::okd::compose0_2_0::log,
+            "okd:compose/registry@0.2.0": super::v0_2::okd::compose0_2_0::registry,
+            "okd:compose/types@0.2.0": super::v0_2::okd::compose0_2_0::types,
         },
     });
 }

@@ -12,7 +12,7 @@ use wasmtime::component::{Component, InstancePre, Lift, Linker, Resource};
 use wasmtime::{Config, Engine};
 
 use crate::bindings::PayloadHandle;
-use crate::bindings::{check, v0_1, v0_2};
+use crate::bindings::{check, parted, v0_1, v0_2};
 use crate::cache::CacheKey;
 use crate::capability::StageState;
 use crate::error::{Error, Result};
@@ -57,14 +57,33 @@ pub(crate) enum Bindings {
     V0_2(v0_2::PluginPre<StageState>),
     /// World `check` of `okd:compose@0.2.x`: run read-only.
     Check(check::CheckPre<StageState>),
+    /// World `parted-check` of `okd:compose@0.3.x`: run read-only, part by part.
+    Parted(parted::PartedCheckPre<StageState>),
 }
 
 impl Plugin {
     /// Whether the component is a read-only check: it exports `okd:compose/check-stage` (world
-    /// `check`), so the host runs it without letting it change the payload, and
-    /// `compose verify --policy` runs it on published releases.
+    /// `check`) or `okd:compose/check-parts` (world `parted-check`), so the host runs it
+    /// without letting it change the payload, and `compose verify --policy` runs it on
+    /// published releases.
     pub fn is_check(&self) -> bool {
-        matches!(self.pre, Bindings::Check(_))
+        matches!(self.pre, Bindings::Check(_) | Bindings::Parted(_))
+    }
+
+    /// The interface a read-only check exports (`okd:compose/check-stage`,
+    /// `okd:compose/check-parts`), for messages; `None` for a stage.
+    pub(crate) fn read_only_export(&self) -> Option<&'static str> {
+        match self.pre {
+            Bindings::Check(_) => Some("okd:compose/check-stage"),
+            Bindings::Parted(_) => Some("okd:compose/check-parts"),
+            Bindings::V0_1(_) | Bindings::V0_2(_) => None,
+        }
+    }
+
+    /// Whether the component is a check in parts (world `parted-check`): the host may reuse
+    /// the findings of each part on its own.
+    pub fn is_parted(&self) -> bool {
+        matches!(self.pre, Bindings::Parted(_))
     }
     /// How the stream names the plugin (`builtin:select-images`, `./x.wasm`).
     pub fn label(&self) -> &str {
@@ -183,7 +202,7 @@ impl Runtime {
         };
         let Some(contract) = contract(exports.iter().map(String::as_str)) else {
             return Err(not_a_stage(format!(
-                "it exports neither `okd:compose/stage` nor `okd:compose/check-stage` (this host offers okd:compose {})",
+                "it exports none of `okd:compose/stage`, `okd:compose/check-stage` and `okd:compose/check-parts` (this host offers okd:compose {})",
                 crate::versions::offered_ranges()
             )));
         };
@@ -216,6 +235,14 @@ impl Runtime {
                 >(&component, &instance_pre, "okd:compose/check-stage@0.2.0")
                 .map_err(not_a_stage)?;
                 Bindings::Check(check::CheckPre::new(instance_pre).map_err(bindings)?)
+            }
+            Contract::Parted => {
+                check_exports::<
+                    v0_2::okd::compose0_2_0::types::Info,
+                    v0_2::okd::compose0_2_0::types::Finding,
+                >(&component, &instance_pre, "okd:compose/check-parts@0.3.0")
+                .map_err(not_a_stage)?;
+                Bindings::Parted(parted::PartedCheckPre::new(instance_pre).map_err(bindings)?)
             }
         };
         Ok(Plugin {
@@ -297,7 +324,7 @@ impl Runtime {
 }
 
 /// Checks the types of the functions of the interface `interface` (`okd:compose/stage@0.1.0`,
-/// `okd:compose/check-stage@0.2.0`) `component` exports against the ones this host calls, before
+/// `okd:compose/check-stage@0.2.0`, `okd:compose/check-parts@0.3.0`) `component` exports against the ones this host calls, before
 /// anything runs: the bindings check them only when an instance is made, that is when the
 /// stage runs. `I` and `F` are the bindings' `info` and `finding`.
 fn check_exports<I, F>(
@@ -333,6 +360,21 @@ where
     function("describe", DESCRIBE)?
         .typecheck::<(), (I,)>(&types)
         .map_err(|e| wrong("describe", DESCRIBE, e))?;
+    if interface.starts_with("okd:compose/check-parts@") {
+        const PARTS: &str = "func(config: string) -> result<list<part>, string>";
+        const RUN_PART: &str = "func(config: string, part: string, release: borrow<payload>) -> result<list<finding>, string>";
+        type Part = parted::exports::okd::compose0_3_0::check_parts::Part;
+        function("parts", PARTS)?
+            .typecheck::<(&str,), (std::result::Result<Vec<Part>, String>,)>(&types)
+            .map_err(|e| wrong("parts", PARTS, e))?;
+        function("run-part", RUN_PART)?
+            .typecheck::<
+                (&str, &str, Resource<PayloadHandle>),
+                (std::result::Result<Vec<F>, String>,),
+            >(&types)
+            .map_err(|e| wrong("run-part", RUN_PART, e))?;
+        return Ok(());
+    }
     function("run", RUN)?
         .typecheck::<(&str, Resource<PayloadHandle>), (std::result::Result<Vec<F>, String>,)>(
             &types,

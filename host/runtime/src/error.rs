@@ -35,7 +35,7 @@ pub enum Error {
         reason: String,
     },
     /// The component was built against a version of the compose WIT package this host does
-    /// not offer (see the compatibility rule in `wit/stage.wit`).
+    /// not offer (see the compatibility rule in `wit/deps/okd-compose@0.2.0/stage.wit`).
     #[error(
         "plugin `{plugin}` was built against okd:compose@{found} (it uses `{interface}`), which this host does not offer: it offers okd:compose {offered}; rebuild the plugin against one of them, or run it with a compose that offers okd:compose@{found}"
     )]
@@ -46,7 +46,7 @@ pub enum Error {
         interface: String,
         /// The version the component was built against.
         found: String,
-        /// The versions this host offers, e.g. `0.1.x, 0.2.x`.
+        /// The versions this host offers, e.g. `0.1.x, 0.2.x, 0.3.x`.
         offered: String,
     },
     /// The stage imports an interface it was not granted, or one this host does not provide.

@@ -45,5 +45,5 @@ pub use output::OUTPUT_CAP;
 pub use sandbox::{
     DEFAULT_MEMORY, DEFAULT_TIMEOUT, ImportStatus, Limits, StageSpec, check_grants, import_status,
 };
-pub use stage::{Finding, PluginInfo, Severity, StageOutcome};
-pub use versions::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS};
+pub use stage::{EveryPart, Finding, Part, PartRun, Parts, PluginInfo, Severity, StageOutcome};
+pub use versions::{STAGE_WIT_VERSION, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS};

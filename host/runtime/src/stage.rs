@@ -106,8 +106,12 @@ pub struct StageOutcome {
     pub instantiate: Duration,
     /// Time of the `run` call.
     pub run: Duration,
-    /// The most linear memory the stage held, in bytes.
+    /// The most linear memory the stage held, in bytes (of any one call, for a check in
+    /// parts).
     pub memory_peak: u64,
+    /// The parts of a check in parts, in order, and whether each was reused; empty for
+    /// other stages.
+    pub parts: Vec<PartRun>,
 }
 
 /// The empty payload a `describe` call sees (it must not touch the payload).
@@ -115,9 +119,84 @@ fn empty_release() -> Release {
     Release::new("", "")
 }
 
+/// One part of a check in parts (`okd:compose/check-parts`), as its plugin listed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Its id, unique among the parts; the `check` of its findings.
+    pub id: String,
+    /// What in the config its findings depend on, as the plugin wrote it.
+    pub settings: String,
+}
+
+/// How the parts of a check in parts are run: the caller's cache reuses some of them.
+///
+/// For each part, in the order the plugin lists them, the runtime asks [`Parts::reuse`]; when
+/// that gives findings the part does not run, else [`Parts::starting`] is called, the part
+/// runs, and [`Parts::ran`] gets its findings.
+pub trait Parts: Send {
+    /// The findings kept for `part`, if they may be used instead of running it.
+    fn reuse(&mut self, part: &Part) -> Option<Vec<Finding>>;
+    /// `part` is about to run.
+    fn starting(&mut self, part: &Part);
+    /// `part` ran and reported `findings`.
+    fn ran(&mut self, part: &Part, findings: &[Finding]);
+}
+
+/// Runs every part (no cache).
+pub struct EveryPart;
+
+impl Parts for EveryPart {
+    fn reuse(&mut self, _: &Part) -> Option<Vec<Finding>> {
+        None
+    }
+    fn starting(&mut self, _: &Part) {}
+    fn ran(&mut self, _: &Part, _: &[Finding]) {}
+}
+
+/// What happened to one part of a check in parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRun {
+    /// The part's id.
+    pub id: String,
+    /// Whether its findings were reused instead of running it.
+    pub reused: bool,
+}
+
+/// Which export one call into a component makes.
+#[derive(Clone, Copy)]
+enum Call<'a> {
+    /// `run` of a stage or a check.
+    Run,
+    /// `parts` of a check in parts.
+    Parts,
+    /// `run-part` of a check in parts.
+    RunPart(&'a str),
+}
+
+/// What one call returned.
+enum Returned {
+    Findings(std::result::Result<Vec<Finding>, String>),
+    Parts(std::result::Result<Vec<Part>, String>),
+}
+
+/// One call into a component, in its own store.
+struct Called {
+    returned: Returned,
+    spent: Spent,
+}
+
+/// The payload after a stage's calls, and what they spent.
+struct Spent {
+    release: Release,
+    instantiate: Duration,
+    run: Duration,
+    memory_peak: u64,
+}
+
 impl Runtime {
     /// A fresh store for one call into `plugin`, with its output and its deadline (which
     /// bounds the guest through the epoch, and every host call it makes through `services`).
+    #[allow(clippy::too_many_arguments)]
     fn store(
         &self,
         plugin: &Plugin,
@@ -126,8 +205,8 @@ impl Runtime {
         limits: Limits,
         release: Release,
         services: Option<HostServices>,
+        deadline: Instant,
     ) -> Result<(Store<StageState>, GuestOutput, Deadline)> {
-        let deadline = Instant::now() + limits.effective_timeout();
         let bounded = Deadline::new(deadline);
         let output = GuestOutput::new();
         let mut wasi = crate::capability::wasi::context(&output);
@@ -146,7 +225,7 @@ impl Runtime {
             services: services.map(|s| bounded.bound(s)),
             timed_out: false,
             guest_output: output.clone(),
-            read_only: plugin.is_check(),
+            read_only: plugin.read_only_export(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -162,7 +241,8 @@ impl Runtime {
         Ok((store, output, bounded))
     }
 
-    /// Runs one stage on `release` in a fresh sandbox and returns the changed payload.
+    /// Runs one stage on `release` in a fresh sandbox and returns the changed payload (every
+    /// part of a check in parts runs).
     pub async fn run_stage(
         &self,
         plugin: &Plugin,
@@ -170,17 +250,97 @@ impl Runtime {
         release: Release,
         services: &HostServices,
     ) -> Result<StageOutcome> {
+        self.run_stage_in_parts(plugin, spec, release, services, &mut EveryPart)
+            .await
+    }
+
+    /// Runs one stage on `release` in a fresh sandbox and returns the changed payload. A check
+    /// in parts lists its parts (with no payload and no host services), then each part that
+    /// `parts` does not reuse runs in a fresh sandbox of its own, all within the stage's one
+    /// time limit; the findings are the parts', in the order of the list.
+    pub async fn run_stage_in_parts(
+        &self,
+        plugin: &Plugin,
+        spec: &StageSpec,
+        release: Release,
+        services: &HostServices,
+        parts: &mut dyn Parts,
+    ) -> Result<StageOutcome> {
         crate::sandbox::check_grants(plugin, spec)?;
+        let deadline = Instant::now() + spec.limits.effective_timeout();
+        if !plugin.is_parted() {
+            let called = self
+                .call(plugin, spec, release, Some(services), deadline, Call::Run)
+                .await?;
+            let findings = stage_findings(spec, plugin, called.returned)?;
+            return Ok(outcome(spec, plugin, called.spent, findings, Vec::new()));
+        }
+        let listed = self
+            .call(plugin, spec, release, None, deadline, Call::Parts)
+            .await?;
+        let list = match listed.returned {
+            Returned::Parts(Ok(list)) => list,
+            Returned::Parts(Err(message)) => return Err(stage_failed(spec, plugin, message)),
+            Returned::Findings(_) => return Err(stage_failed(spec, plugin, MIXED_UP.into())),
+        };
+        if let Some(problem) = invalid_parts(&list) {
+            return Err(stage_failed(spec, plugin, problem));
+        }
+        let mut total = listed.spent;
+        let mut findings = Vec::new();
+        let mut ran = Vec::with_capacity(list.len());
+        for part in &list {
+            if let Some(kept) = parts.reuse(part) {
+                findings.extend(kept);
+                ran.push(PartRun {
+                    id: part.id.clone(),
+                    reused: true,
+                });
+                continue;
+            }
+            parts.starting(part);
+            let call = Call::RunPart(&part.id);
+            let release = std::mem::replace(&mut total.release, empty_release());
+            let called = self
+                .call(plugin, spec, release, Some(services), deadline, call)
+                .await?;
+            total.release = called.spent.release;
+            total.instantiate += called.spent.instantiate;
+            total.run += called.spent.run;
+            total.memory_peak = total.memory_peak.max(called.spent.memory_peak);
+            let found = stage_findings(spec, plugin, called.returned)?;
+            parts.ran(part, &found);
+            findings.extend(found);
+            ran.push(PartRun {
+                id: part.id.clone(),
+                reused: false,
+            });
+        }
+        Ok(outcome(spec, plugin, total, findings, ran))
+    }
+
+    /// Makes one call into `plugin` in a fresh store, before `deadline`.
+    async fn call(
+        &self,
+        plugin: &Plugin,
+        spec: &StageSpec,
+        release: Release,
+        services: Option<&HostServices>,
+        deadline: Instant,
+        what: Call<'_>,
+    ) -> Result<Called> {
         let stage = spec.stage.as_str();
-        let (mut store, output, deadline) = self.store(
+        let (mut store, output, bounded) = self.store(
             plugin,
             stage,
             &spec.grants,
             spec.limits,
             release,
-            Some(services.clone()),
+            services.cloned(),
+            deadline,
         )?;
         let started = Instant::now();
+        let config = spec.config_json.as_str();
         let call = async {
             // The same call through the bindings of the version the component was built against.
             macro_rules! run {
@@ -191,26 +351,60 @@ impl Runtime {
                     let ran = Instant::now();
                     let result = instance
                         .$export()
-                        .call_run(&mut store, &spec.config_json, handle)
+                        .call_run(&mut store, config, handle)
                         .await?
                         .map(|found| found.into_iter().map(Finding::from).collect::<Vec<_>>());
-                    Ok::<_, wasmtime::Error>((result, instantiate, ran.elapsed()))
+                    Ok::<_, wasmtime::Error>((
+                        Returned::Findings(result),
+                        instantiate,
+                        ran.elapsed(),
+                    ))
                 }};
             }
-            match &plugin.pre {
-                Bindings::V0_1(pre) => run!(pre, okd_compose_stage),
-                Bindings::V0_2(pre) => run!(pre, okd_compose0_2_0_stage),
-                Bindings::Check(pre) => run!(pre, okd_compose0_2_0_check_stage),
+            match (&plugin.pre, what) {
+                (Bindings::V0_1(pre), Call::Run) => run!(pre, okd_compose_stage),
+                (Bindings::V0_2(pre), Call::Run) => run!(pre, okd_compose0_2_0_stage),
+                (Bindings::Check(pre), Call::Run) => run!(pre, okd_compose0_2_0_check_stage),
+                (Bindings::Parted(pre), Call::Parts | Call::RunPart(_)) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let instantiate = started.elapsed();
+                    let ran = Instant::now();
+                    let export = instance.okd_compose0_3_0_check_parts();
+                    let returned = if let Call::RunPart(part) = what {
+                        let handle = store.data_mut().table.push(PayloadHandle)?;
+                        let result = export
+                            .call_run_part(&mut store, config, part, handle)
+                            .await?;
+                        Returned::Findings(
+                            result.map(|found| found.into_iter().map(Finding::from).collect()),
+                        )
+                    } else {
+                        let result = export.call_parts(&mut store, config).await?;
+                        Returned::Parts(result.map(|list| {
+                            list.into_iter()
+                                .map(|p| Part {
+                                    id: p.id,
+                                    settings: p.settings,
+                                })
+                                .collect()
+                        }))
+                    };
+                    Ok((returned, instantiate, ran.elapsed()))
+                }
+                _ => Err(wasmtime::Error::msg(
+                    "the host made a call this component's world does not export",
+                )),
             }
         };
         // The epoch deadline stops a guest that computes; this stops one blocked in the host.
-        let grace = spec.limits.effective_timeout() + Duration::from_secs(1) + EPOCH_TICK;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let grace = left + Duration::from_secs(1) + EPOCH_TICK;
         let called = tokio::time::timeout(grace, call).await;
         let last_words = output.flush(stage, plugin.label());
         let state = store.data();
         // A host call abandoned at the deadline (a registry that never answers) returns an
         // error to the guest: whatever the guest does with it, the stage ran out of time.
-        let timed_out = state.timed_out || deadline.expired();
+        let timed_out = state.timed_out || bounded.expired();
         let fail = |e: Option<wasmtime::Error>| -> Error {
             if timed_out || e.is_none() {
                 Error::TimedOut {
@@ -246,21 +440,11 @@ impl Runtime {
                 }
             }
         };
-        let (result, instantiate, run) = match called {
+        let (returned, instantiate, run) = match called {
             Err(_elapsed) => return Err(fail(None)),
             Ok(Err(e)) => return Err(fail(Some(e))),
             Ok(Ok(_)) if timed_out => return Err(fail(None)),
             Ok(Ok(done)) => done,
-        };
-        let findings = match result {
-            Ok(findings) => findings,
-            Err(message) => {
-                return Err(Error::StageFailed {
-                    stage: stage.to_string(),
-                    plugin: plugin.label().to_string(),
-                    message,
-                });
-            }
         };
         let memory_peak = state.limiter.peak;
         let release = std::mem::replace(&mut store.data_mut().release, empty_release());
@@ -270,15 +454,78 @@ impl Runtime {
             instantiate_us = instantiate.as_micros() as u64,
             run_us = run.as_micros() as u64,
             memory_peak,
-            "stage finished"
+            "stage call finished"
         );
-        Ok(StageOutcome {
-            release,
-            findings,
-            instantiate,
-            run,
-            memory_peak,
+        Ok(Called {
+            returned,
+            spent: Spent {
+                release,
+                instantiate,
+                run,
+                memory_peak,
+            },
         })
+    }
+}
+
+/// What a call that returned what another call returns fails with (a bug of the host).
+const MIXED_UP: &str = "the host got the answer of another call than the one it made";
+
+/// The error of a stage whose call returned `err(message)`.
+fn stage_failed(spec: &StageSpec, plugin: &Plugin, message: String) -> Error {
+    Error::StageFailed {
+        stage: spec.stage.clone(),
+        plugin: plugin.label().to_string(),
+        message,
+    }
+}
+
+/// The findings a `run` or `run-part` call returned, or the stage's failure.
+fn stage_findings(spec: &StageSpec, plugin: &Plugin, returned: Returned) -> Result<Vec<Finding>> {
+    match returned {
+        Returned::Findings(Ok(findings)) => Ok(findings),
+        Returned::Findings(Err(message)) => Err(stage_failed(spec, plugin, message)),
+        Returned::Parts(_) => Err(stage_failed(spec, plugin, MIXED_UP.into())),
+    }
+}
+
+/// What is wrong with a list of parts: an empty or repeated id.
+fn invalid_parts(list: &[Part]) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for part in list {
+        if part.id.is_empty() {
+            return Some("`parts` listed a part with an empty id".into());
+        }
+        if !seen.insert(part.id.as_str()) {
+            return Some(format!("`parts` listed the part `{}` twice", part.id));
+        }
+    }
+    None
+}
+
+/// The outcome of a stage whose calls are summed up in `called`.
+fn outcome(
+    spec: &StageSpec,
+    plugin: &Plugin,
+    called: Spent,
+    findings: Vec<Finding>,
+    parts: Vec<PartRun>,
+) -> StageOutcome {
+    tracing::debug!(
+        stage = spec.stage,
+        plugin = plugin.label(),
+        instantiate_us = called.instantiate.as_micros() as u64,
+        run_us = called.run.as_micros() as u64,
+        memory_peak = called.memory_peak,
+        "stage finished"
+    );
+    StageOutcome {
+        release: called.release,
+        findings,
+        instantiate: called.instantiate,
+        run: called.run,
+        memory_peak: called.memory_peak,
+        parts,
     }
 }
 
@@ -299,6 +546,7 @@ impl Plugin {
             limits,
             empty_release(),
             None,
+            Instant::now() + limits.effective_timeout(),
         )?;
         let call = async {
             Ok::<PluginInfo, wasmtime::Error>(match &self.pre {
@@ -319,6 +567,11 @@ impl Plugin {
                 Bindings::Check(pre) => {
                     let instance = pre.instantiate_async(&mut store).await?;
                     let check = instance.okd_compose0_2_0_check_stage();
+                    PluginInfo::from(check.call_describe(&mut store).await?)
+                }
+                Bindings::Parted(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let check = instance.okd_compose0_3_0_check_parts();
                     PluginInfo::from(check.call_describe(&mut store).await?)
                 }
             })

@@ -1,14 +1,17 @@
 //! The released versions of the `okd:compose` WIT package this host offers, and which of them
-//! a component was built against. The rule (stated in `wit/stage.wit`): every released version
+//! a component was built against. The rule (stated in `wit/deps/okd-compose@0.2.0/stage.wit`): every released version
 //! is linked side by side, so a component built against any of them keeps loading; a component
 //! built against a version the host does not offer is refused before it runs.
 
 /// The WIT package this host implements.
 pub const WIT_PACKAGE: &str = "okd:compose";
-/// The newest version of [`WIT_PACKAGE`] this host offers: what new plugins are built against.
-pub const WIT_VERSION: &str = "0.2.0";
+/// The newest version of [`WIT_PACKAGE`] this host offers.
+pub const WIT_VERSION: &str = "0.3.0";
+/// The version of [`WIT_PACKAGE`] whose `plugin` world and imports new stage plugins are built
+/// against: 0.3.0 added only the `parted-check` world and its export, over the imports of 0.2.0.
+pub const STAGE_WIT_VERSION: &str = "0.2.0";
 /// Every released version of [`WIT_PACKAGE`] this host links, oldest first.
-pub const WIT_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
+pub const WIT_VERSIONS: [&str; 3] = ["0.1.0", "0.2.0", "0.3.0"];
 
 /// The contract a component was built against: which bindings call it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +22,8 @@ pub(crate) enum Contract {
     V0_2,
     /// `okd:compose@0.2.x`, world `check`: read-only.
     Check,
+    /// `okd:compose@0.3.x`, world `parted-check`: read-only, run part by part.
+    Parted,
 }
 
 /// `major.minor` of a version, if it is one.
@@ -80,8 +85,9 @@ pub(crate) fn incompatible_wit<'a>(
     })
 }
 
-/// Which contract a component implements, from its exports: a `check-stage` export of 0.2.x makes
-/// it a read-only check, else the version of its `stage` export picks the bindings. `None`:
+/// Which contract a component implements, from its exports: a `check-parts` export of 0.3.x
+/// makes it a read-only check in parts, a `check-stage` export of 0.2.x a read-only check, else
+/// the version of its `stage` export picks the bindings. `None`:
 /// it exports neither (the caller says what is missing).
 pub(crate) fn contract<'a>(exports: impl IntoIterator<Item = &'a str>) -> Option<Contract> {
     let mut found = None;
@@ -89,6 +95,7 @@ pub(crate) fn contract<'a>(exports: impl IntoIterator<Item = &'a str>) -> Option
         let (base, version) = split_version(name);
         let offered = version.and_then(offered);
         match (base, offered) {
+            ("okd:compose/check-parts", Some("0.3.0")) => return Some(Contract::Parted),
             ("okd:compose/check-stage", Some("0.2.0")) => return Some(Contract::Check),
             ("okd:compose/stage", Some("0.2.0")) => found = Some(Contract::V0_2),
             ("okd:compose/stage", Some("0.1.0")) => found = Some(Contract::V0_1),
@@ -108,10 +115,11 @@ mod tests {
         assert_eq!(offered("0.1.7"), Some("0.1.0"));
         assert_eq!(offered("0.2.0"), Some("0.2.0"));
         assert_eq!(offered("0.2.3"), Some("0.2.0"));
+        assert_eq!(offered("0.3.1"), Some("0.3.0"));
         assert_eq!(offered("0.9.0"), None);
         assert_eq!(offered("1.0.0"), None);
         assert_eq!(offered("garbage"), None);
-        assert_eq!(offered_ranges(), "0.1.x, 0.2.x");
+        assert_eq!(offered_ranges(), "0.1.x, 0.2.x, 0.3.x");
         assert_eq!(
             WIT_VERSIONS.last().copied(),
             Some(WIT_VERSION),
@@ -144,6 +152,10 @@ mod tests {
         assert_eq!(
             contract(["okd:compose/types@0.2.0", "okd:compose/check-stage@0.2.0"]),
             Some(Contract::Check)
+        );
+        assert_eq!(
+            contract(["okd:compose/types@0.2.0", "okd:compose/check-parts@0.3.0"]),
+            Some(Contract::Parted)
         );
         assert_eq!(contract(["okd:compose/stage@0.9.0"]), None);
         assert_eq!(contract(["wasi:cli/run@0.2.0"]), None);

@@ -9,7 +9,7 @@ use crate::{Attachment, Image, Payload};
 
 /// The release payload a stage works on: the methods of the WIT `payload` resource.
 ///
-/// See `wit/release.wit` for what each method promises; the in-memory implementation follows
+/// See `wit/deps/okd-compose@0.2.0/release.wit` for what each method promises; the in-memory implementation follows
 /// the same rules.
 pub trait Release {
     /// The release name (`metadata.name` of `image-references`).

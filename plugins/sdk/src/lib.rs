@@ -52,11 +52,13 @@ pub mod log;
 pub mod testing;
 pub mod yaml;
 
-/// The bindings generated from `wit/` (package `okd:compose@0.2.0`, world `plugin`).
+/// The bindings generated from `wit/` (package `okd:compose@0.2.0`, in
+/// `wit/deps/okd-compose@0.2.0/`, world `plugin`).
 ///
 /// Plugins rarely need this module directly: the types they use are re-exported at the crate
 /// root. The generated code is `unsafe` (it implements the canonical ABI), hence the `allow`.
-/// (`wit/` also holds the released 0.1.0 in `wit/deps/`, hence the versioned module names.)
+/// (`wit/` holds 0.3.0 and the released 0.1.0 and 0.2.0 in `wit/deps/`, hence the versioned
+/// module names.)
 #[allow(unsafe_code, missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -88,6 +90,25 @@ pub mod check_bindings {
     });
 }
 
+/// The bindings of world `parted-check` (`okd:compose@0.3.0`): the export of a read-only check
+/// in parts. Its imports are the 0.2.0 ones of [`bindings`].
+#[allow(unsafe_code, missing_docs)]
+pub mod parted_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "okd:compose/parted-check@0.3.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_parted_check",
+        default_bindings_module: "compose_plugin_sdk::parted_bindings",
+        with: {
+            "okd:compose/release@0.2.0": crate::bindings::okd::compose0_2_0::release,
+            "okd:compose/log@0.2.0": crate::bindings::okd::compose0_2_0::log,
+            "okd:compose/registry@0.2.0": crate::bindings::okd::compose0_2_0::registry,
+            "okd:compose/types@0.2.0": crate::bindings::okd::compose0_2_0::types,
+        },
+    });
+}
+
 pub use bindings::exports::okd::compose0_2_0::stage::Guest;
 pub use bindings::okd::compose0_2_0::log::Level;
 pub use bindings::okd::compose0_2_0::registry;
@@ -97,6 +118,11 @@ pub use bindings::okd::compose0_2_0::types::{Finding, Info, Severity};
 /// What a read-only check implements (world `check`): `describe` and `run`, as [`Guest`].
 pub use check_bindings::exports::okd::compose0_2_0::check_stage::Guest as Check;
 pub use host::{HostRegistry, Registry, Release};
+/// What a read-only check in parts implements (world `parted-check`): `describe`, `parts` and
+/// `run-part`.
+pub use parted_bindings::exports::okd::compose0_3_0::check_parts::Guest as PartedCheck;
+/// One part of a [`PartedCheck`]: its id and the settings its findings depend on.
+pub use parted_bindings::exports::okd::compose0_3_0::check_parts::Part;
 
 /// Exports a type implementing [`Guest`] as the plugin's `okd:compose/stage` interface.
 ///
@@ -126,6 +152,22 @@ macro_rules! export_check {
             #[allow(unused_imports)]
             use super::*;
             $crate::check_bindings::__export_check!($ty with_types_in $crate::check_bindings);
+        }
+    };
+}
+
+/// Exports a type implementing [`PartedCheck`] as the plugin's `okd:compose/check-parts`
+/// interface: the component targets world `parted-check`, the host runs it read-only and
+/// reruns only the parts whose settings or inputs changed. Write it once, at the root of the
+/// plugin crate, instead of [`export!`] or [`export_check!`].
+#[macro_export]
+macro_rules! export_parted_check {
+    ($ty:ident) => {
+        #[allow(unsafe_code)]
+        mod __compose_parted_check_export {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::parted_bindings::__export_parted_check!($ty with_types_in $crate::parted_bindings);
         }
     };
 }

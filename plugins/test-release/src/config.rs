@@ -173,6 +173,8 @@ pub struct Config {
     pub known_releases: Option<Vec<String>>,
     /// Tags exempt from `no-rhel-content`.
     pub rhel_allow: Vec<Glob>,
+    /// The patterns of `rhel_allow`, as the stream writes them.
+    rhel_allow_patterns: Vec<String>,
     settings: [Setting; 8],
 }
 
@@ -249,8 +251,43 @@ impl Config {
             extensions_image: raw.extensions_image,
             known_releases: raw.known_releases,
             rhel_allow,
+            rhel_allow_patterns: raw.checks.no_rhel_content.allow,
             settings,
         })
+    }
+
+    /// Everything the findings of check `id` depend on in this config, as canonical JSON
+    /// (the `settings` of its part: the host reruns a check only when they change). Every
+    /// check reads its own `enabled` and `severity`; `os-image` also the two OS tags,
+    /// `no-rhel-content` its `allow` list and `release-metadata` the known releases.
+    pub fn part_settings(&self, id: &str) -> String {
+        let setting = self.setting(id);
+        let severity = match setting.severity {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        let mut settings = serde_json::Map::new();
+        settings.insert("enabled".into(), setting.enabled.into());
+        settings.insert("severity".into(), severity.into());
+        match id {
+            OS_IMAGE => {
+                settings.insert("os-image".into(), self.os_image.clone().into());
+                settings.insert(
+                    "extensions-image".into(),
+                    self.extensions_image.clone().into(),
+                );
+            }
+            NO_RHEL_CONTENT => {
+                settings.insert("allow".into(), self.rhel_allow_patterns.clone().into());
+            }
+            RELEASE_METADATA => {
+                settings.insert("known-releases".into(), self.known_releases.clone().into());
+            }
+            _ => {}
+        }
+        // A map of JSON values always serializes (keys sorted: serde_json's map is ordered).
+        serde_json::Value::Object(settings).to_string()
     }
 
     /// The settings of the check `id` (one of [`ALL_CHECKS`]; an unknown id is disabled).

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use compose_payload::Release;
-use compose_runtime::{Finding, HostServices, Runtime, Severity, StageOutcome};
+use compose_runtime::{
+    EveryPart, Finding, HostServices, PartRun, Parts, Runtime, Severity, StageOutcome,
+};
 
 use super::{Run, Working, build, publish};
 use crate::error::{Error, Result};
@@ -33,13 +35,16 @@ pub(crate) fn host_services(
     }
 }
 
-/// Emits `stage-started` and runs `planned` on `release` (stage `index` of `total`).
+/// Emits `stage-started` and runs `planned` on `release` (stage `index` of `total`); `parts`
+/// decides which parts of a check in parts run.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_planned(
     runtime: &Runtime,
     planned: &PlannedStage,
     spec: &compose_runtime::StageSpec,
     release: Release,
     services: &HostServices,
+    parts: &mut dyn Parts,
     (index, total): (usize, usize),
     observer: &dyn Observer,
 ) -> Result<std::result::Result<StageOutcome, compose_runtime::Error>> {
@@ -50,17 +55,18 @@ pub(crate) async fn run_planned(
         total,
     });
     Ok(runtime
-        .run_stage(planned.plugin()?, spec, release, services)
+        .run_stage_in_parts(planned.plugin()?, spec, release, services, parts)
         .await)
 }
 
 /// Reports a stage that ran: emits `stage-finished` and returns the stage's report with the
-/// number of its findings that failed with severity `error`.
+/// number of its findings that failed with severity `error`. `parts`: what happened to the
+/// parts of a check in parts.
 pub(crate) fn finish_stage(
     planned: &PlannedStage,
-    instantiate: Duration,
-    run: Duration,
+    (instantiate, run): (Duration, Duration),
     findings: Vec<Finding>,
+    parts: &[PartRun],
     observer: &dyn Observer,
 ) -> (StageReport, usize) {
     observer.event(&Event::StageFinished {
@@ -68,6 +74,12 @@ pub(crate) fn finish_stage(
         instantiate_millis: millis(instantiate),
         run_millis: millis(run),
         findings: findings.clone(),
+        reused_parts: parts
+            .iter()
+            .filter(|p| p.reused)
+            .map(|p| p.id.clone())
+            .collect(),
+        parts: parts.len(),
     });
     let failed = findings
         .iter()
@@ -202,6 +214,13 @@ impl Run<'_> {
         let stream = &self.plan.stream;
         let digest = |release: &Release| self.digest_of(release);
         let recording = cache.recording(planned, &work.release, &services.registry);
+        let mut part_cache = recording
+            .as_ref()
+            .and_then(|recording| cache.parts(recording, planned, spec));
+        let parts: &mut dyn Parts = match &mut part_cache {
+            Some(part_cache) => part_cache,
+            None => &mut EveryPart,
+        };
         let stage_services = match &recording {
             Some(recording) => HostServices {
                 registry: recording.registry(),
@@ -216,6 +235,7 @@ impl Run<'_> {
             spec,
             work.release,
             &stage_services,
+            parts,
             (i, total),
             observer,
         );
@@ -227,9 +247,9 @@ impl Run<'_> {
         signing::after_stage(&planned.stage.name, &mut work.release, &self.keys, &digest)?;
         let (report, failed) = finish_stage(
             planned,
-            outcome.instantiate,
-            outcome.run,
+            (outcome.instantiate, outcome.run),
             outcome.findings,
+            &outcome.parts,
             observer,
         );
         if let (Some(recording), 0) = (recording, failed) {
@@ -267,9 +287,9 @@ impl Run<'_> {
         };
         let (report, _) = finish_stage(
             planned,
-            Duration::ZERO,
-            Duration::ZERO,
+            (Duration::ZERO, Duration::ZERO),
             vec![finding],
+            &[],
             observer,
         );
         let mut all = journal.reports();

@@ -68,6 +68,31 @@ pub(crate) fn base_key(
 /// The key of a stage run after the stage whose key is `previous`; `None` when a granted
 /// directory cannot be read whole (the stage then runs and is not recorded).
 pub(crate) fn stage_key(previous: &str, plugin_digest: &str, spec: &StageSpec) -> Option<String> {
+    key_of(previous, plugin_digest, spec, Some(&spec.config_json))
+}
+
+/// What the keys of the parts of a check in parts share: the stage's key without its config
+/// (each part's settings stand for the config in its own key, see [`part_key`]).
+pub(crate) fn parts_base_key(
+    previous: &str,
+    plugin_digest: &str,
+    spec: &StageSpec,
+) -> Option<String> {
+    key_of(previous, plugin_digest, spec, None)
+}
+
+/// The key of one part of a check in parts, from [`parts_base_key`].
+pub(crate) fn part_key(base: &str, part: &compose_runtime::Part) -> Option<String> {
+    digest_json(&("part", base, &part.id, &part.settings))
+}
+
+/// The key of a stage (`config` given) or the base of its parts' keys (`config` `None`).
+fn key_of(
+    previous: &str,
+    plugin_digest: &str,
+    spec: &StageSpec,
+    config: Option<&str>,
+) -> Option<String> {
     #[derive(Serialize)]
     struct Dir<'a> {
         guest: &'a str,
@@ -78,7 +103,7 @@ pub(crate) fn stage_key(previous: &str, plugin_digest: &str, spec: &StageSpec) -
         previous: &'a str,
         stage: &'a str,
         plugin: &'a str,
-        config: &'a str,
+        config: Option<&'a str>,
         registry: &'a [compose_registry::RepositoryGlob],
         keys: &'a [String],
         dirs: Vec<Dir<'a>>,
@@ -97,7 +122,7 @@ pub(crate) fn stage_key(previous: &str, plugin_digest: &str, spec: &StageSpec) -
         previous,
         stage: &spec.stage,
         plugin: plugin_digest,
-        config: &spec.config_json,
+        config,
         registry: &spec.grants.registry,
         keys: &spec.grants.keys,
         dirs,
@@ -179,5 +204,30 @@ mod tests {
         std::fs::rename(dir.path().join("sub/a.yaml"), dir.path().join("sub/c.yaml")).unwrap();
         assert_ne!(dir_digest(dir.path()).unwrap(), changed);
         assert!(dir_digest(&dir.path().join("missing")).is_none());
+    }
+
+    #[test]
+    fn a_part_key_follows_its_settings_and_not_the_stage_config() {
+        let mut spec = StageSpec {
+            stage: "test".into(),
+            config_json: r#"{"a":1}"#.into(),
+            grants: Default::default(),
+            limits: Default::default(),
+        };
+        let base = parts_base_key("prev", "sha256:p", &spec).unwrap();
+        let stage = stage_key("prev", "sha256:p", &spec).unwrap();
+        assert_ne!(base, stage);
+        spec.config_json = r#"{"a":2}"#.into();
+        assert_ne!(stage_key("prev", "sha256:p", &spec).unwrap(), stage);
+        assert_eq!(parts_base_key("prev", "sha256:p", &spec).unwrap(), base);
+        assert_ne!(parts_base_key("other", "sha256:p", &spec).unwrap(), base);
+        let part = |id: &str, settings: &str| compose_runtime::Part {
+            id: id.into(),
+            settings: settings.into(),
+        };
+        let key = part_key(&base, &part("x", "{}")).unwrap();
+        assert_eq!(part_key(&base, &part("x", "{}")).unwrap(), key);
+        assert_ne!(part_key(&base, &part("y", "{}")).unwrap(), key);
+        assert_ne!(part_key(&base, &part("x", "{\"b\":1}")).unwrap(), key);
     }
 }

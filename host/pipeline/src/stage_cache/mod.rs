@@ -8,6 +8,9 @@
 //! An entry holds the stage's effect as a delta against its input and its report; reusing a
 //! stage applies the delta, so the release is the one a full run makes, byte for byte.
 //!
+//! A check in parts (`okd:compose/check-parts`) is also kept part by part (see [`parts`]): when
+//! its stage's config changed, only the parts whose settings or answers changed run.
+//!
 //! Never reused: a stage granted keys (it signs: a signature is made again, by the key), a
 //! stage with `cache = false` in the stream, and a stage whose plugin declares itself
 //! non-deterministic with a [`NONDETERMINISTIC_SECTION`] custom section. Every stage after
@@ -15,6 +18,7 @@
 
 mod delta;
 mod key;
+mod parts;
 mod record;
 mod store;
 
@@ -29,6 +33,7 @@ use crate::plan::PlannedStage;
 use crate::report::StageReport;
 
 pub use crate::component::{NONDETERMINISTIC_SECTION, declares_nondeterministic};
+pub(crate) use parts::PartCache;
 pub use store::{DEFAULT_MAX_BYTES, Error, SIZE_ENV};
 
 /// Where the stage cache is and whether a run may reuse it.
@@ -116,8 +121,13 @@ pub(crate) struct Run {
     /// The key of the last stage (or of the prepared payload); `None`: not computable, the
     /// rest of the run is not recorded.
     key: Option<String>,
+    /// The key before the current stage's (see [`Run::next`]).
+    previous: Option<String>,
     /// Whether stages may still be reused (no stage ran yet).
     reusing: bool,
+    /// Whether the current stage may be reused, decided by [`Run::next`]: its parts may be
+    /// even when the stage as a whole is not.
+    reusing_current: bool,
     /// The snapshot of the payload as it stands, when the last stage was recorded.
     snapshot: Option<delta::Snapshot>,
     /// Whether something was written (the size bound is then checked).
@@ -141,7 +151,9 @@ impl Run {
         Run {
             store: None,
             key: None,
+            previous: None,
             reusing: false,
+            reusing_current: false,
             snapshot: None,
             wrote: false,
         }
@@ -160,7 +172,9 @@ impl Run {
         Run {
             store: Some(store),
             key: key::base_key(stream, base_digest, source_date_epoch),
+            previous: None,
             reusing: options.reuse,
+            reusing_current: options.reuse,
             snapshot: None,
             wrote: false,
         }
@@ -177,10 +191,33 @@ impl Run {
         if self.store.is_none() {
             return;
         }
+        self.reusing_current = self.reusing;
+        self.previous = self.key.take();
         self.key = self
-            .key
+            .previous
             .as_deref()
             .and_then(|k| key::stage_key(k, &planned.digest, spec));
+    }
+
+    /// The parts cache of the stage `recording` records (run with `spec`), for a check in
+    /// parts: its parts are reused while the stage could have been.
+    pub fn parts(
+        &self,
+        recording: &Recording,
+        planned: &PlannedStage,
+        spec: &StageSpec,
+    ) -> Option<PartCache> {
+        let store = self.store.clone()?;
+        let previous = self.previous.as_deref()?;
+        Some(PartCache {
+            store,
+            base: key::parts_base_key(previous, &planned.digest, spec)?,
+            reuse: self.reusing_current,
+            stage: planned.stage.name.clone(),
+            plugin: planned.label.clone(),
+            digest: planned.digest.clone(),
+            registry: recording.registry.clone(),
+        })
     }
 
     /// Applies the stage's recorded result to `release` if it may be reused and every
@@ -212,6 +249,7 @@ impl Run {
         let key = self.key.as_deref()?;
         let entry = store.entry(key)?;
         if entry.report.stage != planned.stage.name
+            || entry.part.is_some()
             || !record::same_answers(registry, &entry.queries)
         {
             return None;
@@ -273,6 +311,7 @@ impl Run {
             stage: report.stage.clone(),
             created: now(),
             queries,
+            part: None,
             delta,
             report: report.clone(),
         };

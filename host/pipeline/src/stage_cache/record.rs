@@ -50,11 +50,17 @@ fn ask(
     }
 }
 
-/// A registry that records what it is asked and what it answers.
+/// (kind, reference) → answer digest; `None` once one query got two different answers.
+type Seen = Option<BTreeMap<(String, String), String>>;
+
+/// A registry that records what it is asked and what it answers: for the whole stage, and
+/// for the part of a check in parts that runs (between [`Recording::begin_part`] and
+/// [`Recording::part_queries`]).
 pub(crate) struct Recording {
     inner: Arc<dyn RegistryQuery>,
-    /// (kind, reference) → answer digest; `None` once one query got two different answers.
-    seen: Mutex<Option<BTreeMap<(String, String), String>>>,
+    seen: Mutex<Seen>,
+    /// The running part's queries; `None` when no part runs.
+    part: Mutex<Option<Seen>>,
 }
 
 impl Recording {
@@ -63,22 +69,19 @@ impl Recording {
         Recording {
             inner,
             seen: Mutex::new(Some(BTreeMap::new())),
+            part: Mutex::new(None),
         }
     }
 
     fn note(&self, kind: &str, reference: &str, answer: &Result<String, String>) {
         let digest = answer_digest(answer);
-        let Ok(mut seen) = self.seen.lock() else {
-            return;
-        };
-        let Some(map) = seen.as_mut() else { return };
-        let key = (kind.to_string(), reference.to_string());
-        match map.get(&key).cloned() {
-            Some(old) if old != digest => *seen = None,
-            Some(_) => {}
-            None => {
-                map.insert(key, digest);
-            }
+        if let Ok(mut seen) = self.seen.lock() {
+            note_in(&mut seen, kind, reference, &digest);
+        }
+        if let Ok(mut part) = self.part.lock()
+            && let Some(seen) = part.as_mut()
+        {
+            note_in(seen, kind, reference, &digest);
         }
     }
 
@@ -86,17 +89,49 @@ impl Recording {
     /// on: the stage is not recorded).
     pub fn queries(&self) -> Option<Vec<Query>> {
         let seen = self.seen.lock().ok()?;
-        Some(
-            seen.as_ref()?
-                .iter()
-                .map(|((kind, reference), answer)| Query {
-                    kind: kind.clone(),
-                    reference: reference.clone(),
-                    answer: answer.clone(),
-                })
-                .collect(),
-        )
+        listed(&seen)
     }
+
+    /// A part starts running: its queries are recorded apart, too.
+    pub fn begin_part(&self) {
+        if let Ok(mut part) = self.part.lock() {
+            *part = Some(Some(BTreeMap::new()));
+        }
+    }
+
+    /// The queries of the part that ran since [`Recording::begin_part`], sorted; `None` when
+    /// an answer changed meanwhile or no part was begun. Ends the part.
+    pub fn part_queries(&self) -> Option<Vec<Query>> {
+        let seen = self.part.lock().ok()?.take()?;
+        listed(&seen)
+    }
+}
+
+/// Notes one answer in `seen`.
+fn note_in(seen: &mut Seen, kind: &str, reference: &str, digest: &str) {
+    let Some(map) = seen.as_mut() else { return };
+    let key = (kind.to_string(), reference.to_string());
+    match map.get(&key) {
+        Some(old) if old != digest => *seen = None,
+        Some(_) => {}
+        None => {
+            map.insert(key, digest.to_string());
+        }
+    }
+}
+
+/// The queries of `seen`, sorted; `None` when an answer changed.
+fn listed(seen: &Seen) -> Option<Vec<Query>> {
+    Some(
+        seen.as_ref()?
+            .iter()
+            .map(|((kind, reference), answer)| Query {
+                kind: kind.clone(),
+                reference: reference.clone(),
+                answer: answer.clone(),
+            })
+            .collect(),
+    )
 }
 
 impl RegistryQuery for Recording {
@@ -156,6 +191,32 @@ mod tests {
         assert!(same_answers(registry.as_ref(), &queries));
         *registry.0.lock().unwrap() = "sha256:bb".into();
         assert!(!same_answers(registry.as_ref(), &queries));
+    }
+
+    #[test]
+    fn a_part_records_its_own_queries_and_the_stage_all() {
+        let registry = Arc::new(Fixed(Mutex::new("sha256:aa".into())));
+        let recording = Recording::new(registry.clone());
+        recording.resolve("quay.io/okd/a:1").unwrap();
+        assert!(recording.part_queries().is_none(), "no part was begun");
+        recording.begin_part();
+        recording.resolve("quay.io/okd/b:1").unwrap();
+        recording.image_config("quay.io/okd/b:1").unwrap();
+        let part = recording.part_queries().unwrap();
+        let refs: Vec<(&str, &str)> = part
+            .iter()
+            .map(|q| (q.kind.as_str(), q.reference.as_str()))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                ("image-config", "quay.io/okd/b:1"),
+                ("resolve", "quay.io/okd/b:1")
+            ]
+        );
+        recording.resolve("quay.io/okd/c:1").unwrap();
+        assert!(recording.part_queries().is_none(), "the part ended");
+        assert_eq!(recording.queries().unwrap().len(), 4);
     }
 
     #[test]

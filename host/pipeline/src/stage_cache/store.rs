@@ -81,6 +81,10 @@ pub(crate) struct Entry {
     pub created: u64,
     /// The registry queries the stage made, with their answers' digests.
     pub queries: Vec<Query>,
+    /// The part of a check in parts this entry holds the findings of (its delta is then
+    /// empty); `None` for a whole stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
     /// What it changed.
     pub delta: Delta,
     /// Its report (findings included).
@@ -88,6 +92,7 @@ pub(crate) struct Entry {
 }
 
 /// The cache directory.
+#[derive(Clone)]
 pub(crate) struct Store {
     dir: PathBuf,
     max_bytes: u64,
@@ -302,6 +307,7 @@ mod tests {
             stage: "test".into(),
             created: 1,
             queries: Vec::new(),
+            part: None,
             delta: Delta::default(),
             report: StageReport {
                 stage: "test".into(),

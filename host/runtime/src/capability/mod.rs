@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(
             verdict,
             Verdict::refused(
-                "built against okd:compose@0.9.0, this host offers okd:compose 0.1.x, 0.2.x"
+                "built against okd:compose@0.9.0, this host offers okd:compose 0.1.x, 0.2.x, 0.3.x"
             )
         );
         assert_eq!(

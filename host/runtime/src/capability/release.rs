@@ -145,7 +145,7 @@ impl v0_2::HostPayload for StageState {
         old: String,
         new: String,
     ) -> wasmtime::Result<Result<Vec<String>, String>> {
-        if self.read_only {
+        if self.read_only.is_some() {
             self.charge("rewrite-pullspec", 0)?;
         }
         let before = manifest_bytes(&self.release);

@@ -46,8 +46,9 @@ pub(crate) struct StageState {
     pub timed_out: bool,
     /// What the guest writes for people (stdout, stderr, log lines), under one cap.
     pub guest_output: crate::output::GuestOutput,
-    /// Set for a component of the read-only `check` world: its first write stops it.
-    pub read_only: bool,
+    /// For a read-only check (world `check` or `parted-check`), the interface it exports:
+    /// its first write stops it.
+    pub read_only: Option<&'static str>,
 }
 
 impl WasiView for StageState {
@@ -63,9 +64,9 @@ impl StageState {
     /// Counts `bytes` written by the call `call` against the output limit; past it, or for a
     /// read-only `check`, stops the stage.
     pub(crate) fn charge(&mut self, call: &str, bytes: usize) -> wasmtime::Result<()> {
-        if self.read_only {
+        if let Some(export) = self.read_only {
             return self.stop(Stop::Refused(format!(
-                "it is a read-only check (it exports `okd:compose/check-stage`), and `{call}` would change the payload"
+                "it is a read-only check (it exports `{export}`), and `{call}` would change the payload"
             )));
         }
         let attempted = self.output.written.saturating_add(bytes as u64);
@@ -88,8 +89,8 @@ impl StageState {
     }
 
     pub(crate) fn services(&self) -> Result<&HostServices, String> {
-        self.services
-            .as_ref()
-            .ok_or_else(|| "host services are not available while describing a plugin".into())
+        self.services.as_ref().ok_or_else(|| {
+            "host services are not available while describing a plugin or listing its parts".into()
+        })
     }
 }

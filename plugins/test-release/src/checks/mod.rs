@@ -105,43 +105,50 @@ fn rank(severity: Severity) -> u8 {
     }
 }
 
-/// Runs every enabled check, in the order of [`crate::config::ALL_CHECKS`].
+/// Runs every check, in the order of [`crate::config::ALL_CHECKS`] (a disabled one reports
+/// that it was skipped): what the host's run of every part gives, for the unit tests.
+#[cfg(test)]
 pub fn run(config: &Config, release: &impl Release, registry: &impl Registry) -> Vec<Finding> {
-    let images = release.images();
-    let mut findings = Vec::new();
-    let mut check = |id: &'static str, body: &dyn Fn(Report) -> Vec<Finding>| {
-        let setting = config.setting(id);
-        if setting.enabled {
-            findings.extend(body(Report::new(id, setting.severity)));
-        } else {
-            findings.push(finding::info(
-                id,
-                None,
-                format!("skipped: disabled by the stage config (`checks.{id}.enabled = false`)"),
-            ));
-        }
-    };
-    check(IMAGES_PINNED, &|report| images::pinned(report, &images));
-    check(NO_DUPLICATE_TAGS, &|report| {
-        images::no_duplicates(report, &images)
-    });
-    check(MANIFEST_IMAGES_KNOWN, &|report| {
-        manifest_images::check(report, release, &images)
-    });
-    check(OS_IMAGE, &|report| {
-        os_image::check(report, config, release, &images)
-    });
-    check(NO_RHEL_CONTENT, &|report| {
-        rhel::check(report, config, registry, &images)
-    });
-    check(MANIFESTS_VALID, &|report| manifests::check(report, release));
-    check(RELEASE_METADATA, &|report| {
-        metadata::check(report, config, release)
-    });
-    check(SIGNATURES_VERIFY, &|report| {
-        signatures::check(report, release)
-    });
-    findings
+    crate::config::ALL_CHECKS
+        .iter()
+        .filter_map(|id| run_one(id, config, release, registry))
+        .flatten()
+        .collect()
+}
+
+/// Runs the check `id` alone (a disabled one reports that it was skipped), reading the
+/// release's images only when the check needs them. `None`: `id` is not one of
+/// [`crate::config::ALL_CHECKS`].
+pub fn run_one(
+    id: &str,
+    config: &Config,
+    release: &impl Release,
+    registry: &impl Registry,
+) -> Option<Vec<Finding>> {
+    let id = *crate::config::ALL_CHECKS
+        .iter()
+        .find(|known| **known == id)?;
+    let setting = config.setting(id);
+    if !setting.enabled {
+        return Some(vec![finding::info(
+            id,
+            None,
+            format!("skipped: disabled by the stage config (`checks.{id}.enabled = false`)"),
+        )]);
+    }
+    let report = Report::new(id, setting.severity);
+    let images = || release.images();
+    Some(match id {
+        IMAGES_PINNED => images::pinned(report, &images()),
+        NO_DUPLICATE_TAGS => images::no_duplicates(report, &images()),
+        MANIFEST_IMAGES_KNOWN => manifest_images::check(report, release, &images()),
+        OS_IMAGE => os_image::check(report, config, release, &images()),
+        NO_RHEL_CONTENT => rhel::check(report, config, registry, &images()),
+        MANIFESTS_VALID => manifests::check(report, release),
+        RELEASE_METADATA => metadata::check(report, config, release),
+        SIGNATURES_VERIFY => signatures::check(report, release),
+        _ => return None,
+    })
 }
 
 /// Test data shared by the checks' tests: an OKD/SCOS-shaped release that passes every check.
@@ -359,6 +366,15 @@ mod tests {
         );
         // The checks that passed still say so.
         assert_eq!(findings.iter().filter(|f| f.passed).count(), 6);
+        // Each check run alone (a part) reports its own findings, and only those.
+        let mut parts = Vec::new();
+        for id in ALL_CHECKS {
+            let alone = run_one(id, &config(SCOS), &release, &registry).unwrap();
+            assert!(alone.iter().all(|f| f.check == id), "{id}: {alone:?}");
+            parts.extend(alone);
+        }
+        assert_eq!(parts, findings);
+        assert!(run_one("no-such-check", &config(SCOS), &release, &registry).is_none());
     }
 
     #[test]
