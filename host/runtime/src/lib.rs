@@ -27,7 +27,9 @@ mod cache;
 pub mod capability;
 mod engine;
 mod error;
+mod finding;
 mod output;
+mod parts;
 mod sandbox;
 mod stage;
 mod versions;
@@ -45,5 +47,7 @@ pub use output::OUTPUT_CAP;
 pub use sandbox::{
     DEFAULT_MEMORY, DEFAULT_TIMEOUT, ImportStatus, Limits, StageSpec, check_grants, import_status,
 };
-pub use stage::{EveryPart, Finding, Part, PartRun, Parts, PluginInfo, Severity, StageOutcome};
+pub use finding::{Finding, PluginInfo, Severity};
+pub use parts::{EveryPart, MAX_PARTS, Part, PartRun, Parts};
+pub use stage::StageOutcome;
 pub use versions::{STAGE_WIT_VERSION, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS};

@@ -98,26 +98,31 @@ impl GuestOutput {
         self.lock().dropped
     }
 
-    /// Logs every captured stdout and stderr line, tagged with the stage, then the warning if
-    /// output was dropped; returns the last stderr lines.
+    /// Logs every stdout and stderr line captured since the last flush, tagged with the
+    /// stage, then the warning if output was dropped meanwhile; returns the last stderr lines.
+    /// What was written still counts against the cap (the calls of a check in parts share
+    /// one output).
     pub fn flush(&self, stage: &str, plugin: &str) -> String {
-        let c = self.lock();
-        let stdout = String::from_utf8_lossy(&c.stdout);
-        let stderr = String::from_utf8_lossy(&c.stderr);
+        let mut c = self.lock();
+        let (stdout, stderr) = (std::mem::take(&mut c.stdout), std::mem::take(&mut c.stderr));
+        let dropped = std::mem::take(&mut c.dropped);
+        drop(c);
+        let stdout = String::from_utf8_lossy(&stdout);
+        let stderr = String::from_utf8_lossy(&stderr);
         for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
             tracing::info!(stage, plugin, stream = "stdout", "{line}");
         }
         for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
             tracing::warn!(stage, plugin, stream = "stderr", "{line}");
         }
-        if c.dropped > 0 {
+        if dropped > 0 {
             tracing::warn!(
                 stage,
                 plugin,
-                dropped = c.dropped,
+                dropped,
                 "the stage wrote more than its output cap of {} MiB (stdout, stderr and log lines together): the remaining {} bytes were dropped",
                 OUTPUT_CAP >> 20,
-                c.dropped
+                dropped
             );
         }
         let last: Vec<&str> = stderr
@@ -219,5 +224,20 @@ mod tests {
         // The stderr write kept what fitted; the rest, the log line and `more` were dropped.
         let expected = (OUTPUT_CAP / 2 - (OUTPUT_CAP / 4 - 1)) as u64 + 11 + 4;
         assert_eq!(output.dropped(), expected);
+    }
+
+    #[test]
+    fn a_flush_takes_what_was_written_since_the_last_and_the_cap_stays_spent() {
+        let output = GuestOutput::new();
+        let mut stderr = output.stderr();
+        assert!(stderr.write(Bytes::from_static(b"first call\n")).is_ok());
+        assert_eq!(output.flush("s", "p"), "first call");
+        assert!(stderr.write(Bytes::from_static(b"second call\n")).is_ok());
+        assert_eq!(output.flush("s", "p"), "second call");
+        assert_eq!(output.flush("s", "p"), "");
+        // The next call of the same stage has what is left of the one cap.
+        assert_eq!(output.lock().used, 23);
+        assert!(!output.admit_log(OUTPUT_CAP - 23));
+        assert!(output.admit_log(OUTPUT_CAP - 24));
     }
 }

@@ -1,99 +1,23 @@
-//! Running one stage: a fresh store, the stage's sandbox, one call, the outcome.
+//! Running one stage: a fresh store and sandbox for each call (`run`, or `parts` then one
+//! `run-part` per part that runs for a check in parts), the outcome.
 
 use std::time::{Duration, Instant};
 
 use compose_payload::Release;
-use serde::{Deserialize, Serialize};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::PayloadHandle;
-use crate::bindings::v0_1::exports::okd::compose::stage as v0_1;
-use crate::bindings::v0_2::okd::compose0_2_0::types as v0_2;
 use crate::bounded::Deadline;
 use crate::budget::{MemoryLimiter, OutputBudget};
 use crate::capability::Grants;
 use crate::capability::{HostServices, StageState};
 use crate::engine::{Bindings, EPOCH_TICK, Plugin, Runtime};
 use crate::error::{Error, Result};
+use crate::finding::{Finding, PluginInfo};
 use crate::output::GuestOutput;
+use crate::parts::{EveryPart, Part, PartRun, Parts, invalid_parts};
 use crate::sandbox::{Limits, StageSpec};
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Shown in the report only.
-    Info,
-    /// Reported; the run goes on.
-    Warning,
-    /// Fails the run when not passed.
-    Error,
-}
-
-/// One result of one check, as a stage reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    /// The check id.
-    pub check: String,
-    /// Whether it passed.
-    pub passed: bool,
-    /// How serious a failure is.
-    pub severity: Severity,
-    /// What was checked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// A sentence for humans.
-    pub message: String,
-}
-
-/// Converts the `finding` and `info` records of one version of the WIT package.
-macro_rules! from_wit {
-    ($wit:ident) => {
-        impl From<$wit::Finding> for Finding {
-            fn from(f: $wit::Finding) -> Self {
-                Finding {
-                    check: f.check,
-                    passed: f.passed,
-                    severity: match f.severity {
-                        $wit::Severity::Info => Severity::Info,
-                        $wit::Severity::Warning => Severity::Warning,
-                        $wit::Severity::Error => Severity::Error,
-                    },
-                    subject: f.subject,
-                    message: f.message,
-                }
-            }
-        }
-
-        impl From<$wit::Info> for PluginInfo {
-            fn from(info: $wit::Info) -> Self {
-                PluginInfo {
-                    name: info.name,
-                    version: info.version,
-                    description: info.description,
-                    config_schema: info.config_schema,
-                }
-            }
-        }
-    };
-}
-
-from_wit!(v0_1);
-from_wit!(v0_2);
-
-/// What a plugin says about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PluginInfo {
-    /// Plugin name.
-    pub name: String,
-    /// Plugin version.
-    pub version: String,
-    /// One sentence.
-    pub description: String,
-    /// JSON schema of its config, if any.
-    pub config_schema: Option<String>,
-}
 
 /// What one stage run produced.
 #[derive(Debug)]
@@ -117,49 +41,6 @@ pub struct StageOutcome {
 /// The empty payload a `describe` call sees (it must not touch the payload).
 fn empty_release() -> Release {
     Release::new("", "")
-}
-
-/// One part of a check in parts (`okd:compose/check-parts`), as its plugin listed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
-    /// Its id, unique among the parts; the `check` of its findings.
-    pub id: String,
-    /// What in the config its findings depend on, as the plugin wrote it.
-    pub settings: String,
-}
-
-/// How the parts of a check in parts are run: the caller's cache reuses some of them.
-///
-/// For each part, in the order the plugin lists them, the runtime asks [`Parts::reuse`]; when
-/// that gives findings the part does not run, else [`Parts::starting`] is called, the part
-/// runs, and [`Parts::ran`] gets its findings.
-pub trait Parts: Send {
-    /// The findings kept for `part`, if they may be used instead of running it.
-    fn reuse(&mut self, part: &Part) -> Option<Vec<Finding>>;
-    /// `part` is about to run.
-    fn starting(&mut self, part: &Part);
-    /// `part` ran and reported `findings`.
-    fn ran(&mut self, part: &Part, findings: &[Finding]);
-}
-
-/// Runs every part (no cache).
-pub struct EveryPart;
-
-impl Parts for EveryPart {
-    fn reuse(&mut self, _: &Part) -> Option<Vec<Finding>> {
-        None
-    }
-    fn starting(&mut self, _: &Part) {}
-    fn ran(&mut self, _: &Part, _: &[Finding]) {}
-}
-
-/// What happened to one part of a check in parts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartRun {
-    /// The part's id.
-    pub id: String,
-    /// Whether its findings were reused instead of running it.
-    pub reused: bool,
 }
 
 /// Which export one call into a component makes.
@@ -194,8 +75,9 @@ struct Spent {
 }
 
 impl Runtime {
-    /// A fresh store for one call into `plugin`, with its output and its deadline (which
-    /// bounds the guest through the epoch, and every host call it makes through `services`).
+    /// A fresh store for one call into `plugin`, writing to `output`, with its deadline
+    /// (which bounds the guest through the epoch, and every host call it makes through
+    /// `services`).
     #[allow(clippy::too_many_arguments)]
     fn store(
         &self,
@@ -205,11 +87,10 @@ impl Runtime {
         limits: Limits,
         release: Release,
         services: Option<HostServices>,
-        deadline: Instant,
-    ) -> Result<(Store<StageState>, GuestOutput, Deadline)> {
+        (deadline, output): (Instant, &GuestOutput),
+    ) -> Result<(Store<StageState>, Deadline)> {
         let bounded = Deadline::new(deadline);
-        let output = GuestOutput::new();
-        let mut wasi = crate::capability::wasi::context(&output);
+        let mut wasi = crate::capability::wasi::context(output);
         crate::capability::files::preopen(&mut wasi, grants, stage)?;
         let state = StageState {
             stage: stage.to_string(),
@@ -238,7 +119,7 @@ impl Runtime {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        Ok((store, output, bounded))
+        Ok((store, bounded))
     }
 
     /// Runs one stage on `release` in a fresh sandbox and returns the changed payload (every
@@ -267,16 +148,20 @@ impl Runtime {
         parts: &mut dyn Parts,
     ) -> Result<StageOutcome> {
         crate::sandbox::check_grants(plugin, spec)?;
-        let deadline = Instant::now() + spec.limits.effective_timeout();
+        // One time limit and one output cap for the whole stage, whatever its calls.
+        let bounds = (
+            Instant::now() + spec.limits.effective_timeout(),
+            &GuestOutput::new(),
+        );
         if !plugin.is_parted() {
             let called = self
-                .call(plugin, spec, release, Some(services), deadline, Call::Run)
+                .call(plugin, spec, release, Some(services), bounds, Call::Run)
                 .await?;
             let findings = stage_findings(spec, plugin, called.returned)?;
             return Ok(outcome(spec, plugin, called.spent, findings, Vec::new()));
         }
         let listed = self
-            .call(plugin, spec, release, None, deadline, Call::Parts)
+            .call(plugin, spec, release, None, bounds, Call::Parts)
             .await?;
         let list = match listed.returned {
             Returned::Parts(Ok(list)) => list,
@@ -302,7 +187,7 @@ impl Runtime {
             let call = Call::RunPart(&part.id);
             let release = std::mem::replace(&mut total.release, empty_release());
             let called = self
-                .call(plugin, spec, release, Some(services), deadline, call)
+                .call(plugin, spec, release, Some(services), bounds, call)
                 .await?;
             total.release = called.spent.release;
             total.instantiate += called.spent.instantiate;
@@ -319,25 +204,25 @@ impl Runtime {
         Ok(outcome(spec, plugin, total, findings, ran))
     }
 
-    /// Makes one call into `plugin` in a fresh store, before `deadline`.
+    /// Makes one call into `plugin` in a fresh store, before `deadline`, writing to `output`.
     async fn call(
         &self,
         plugin: &Plugin,
         spec: &StageSpec,
         release: Release,
         services: Option<&HostServices>,
-        deadline: Instant,
+        (deadline, output): (Instant, &GuestOutput),
         what: Call<'_>,
     ) -> Result<Called> {
         let stage = spec.stage.as_str();
-        let (mut store, output, bounded) = self.store(
+        let (mut store, bounded) = self.store(
             plugin,
             stage,
             &spec.grants,
             spec.limits,
             release,
             services.cloned(),
-            deadline,
+            (deadline, output),
         )?;
         let started = Instant::now();
         let config = spec.config_json.as_str();
@@ -489,20 +374,6 @@ fn stage_findings(spec: &StageSpec, plugin: &Plugin, returned: Returned) -> Resu
     }
 }
 
-/// What is wrong with a list of parts: an empty or repeated id.
-fn invalid_parts(list: &[Part]) -> Option<String> {
-    let mut seen = std::collections::BTreeSet::new();
-    for part in list {
-        if part.id.is_empty() {
-            return Some("`parts` listed a part with an empty id".into());
-        }
-        if !seen.insert(part.id.as_str()) {
-            return Some(format!("`parts` listed the part `{}` twice", part.id));
-        }
-    }
-    None
-}
-
 /// The outcome of a stage whose calls are summed up in `called`.
 fn outcome(
     spec: &StageSpec,
@@ -539,14 +410,15 @@ impl Plugin {
     /// Calls the plugin's `describe` in a fresh sandbox with no grants, within `limits` (the
     /// limits of the stage that uses the plugin).
     pub async fn describe_within(&self, runtime: &Runtime, limits: Limits) -> Result<PluginInfo> {
-        let (mut store, output, _) = runtime.store(
+        let output = GuestOutput::new();
+        let (mut store, _) = runtime.store(
             self,
             "describe",
             &Grants::default(),
             limits,
             empty_release(),
             None,
-            Instant::now() + limits.effective_timeout(),
+            (Instant::now() + limits.effective_timeout(), &output),
         )?;
         let call = async {
             Ok::<PluginInfo, wasmtime::Error>(match &self.pre {
