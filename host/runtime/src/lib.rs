@@ -43,11 +43,11 @@ pub use capability::{DigestFn, HostServices};
 pub use capability::{FileGrant, Grants};
 pub use engine::{Plugin, Runtime, RuntimeConfig};
 pub use error::{Error, Result};
+pub use finding::{Finding, PluginInfo, Severity};
 pub use output::OUTPUT_CAP;
+pub use parts::{EveryPart, MAX_PARTS, Part, PartRun, Parts};
 pub use sandbox::{
     DEFAULT_MEMORY, DEFAULT_TIMEOUT, ImportStatus, Limits, StageSpec, check_grants, import_status,
 };
-pub use finding::{Finding, PluginInfo, Severity};
-pub use parts::{EveryPart, MAX_PARTS, Part, PartRun, Parts};
 pub use stage::StageOutcome;
 pub use versions::{STAGE_WIT_VERSION, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS};

@@ -57,6 +57,21 @@ impl Snapshot {
     }
 }
 
+/// The attachments of `after` as stored, if they differ from `before`.
+fn changed_attachments(before: &[Attachment], after: &Release) -> Option<Vec<StoredAttachment>> {
+    (after.attachments != before).then(|| {
+        after
+            .attachments
+            .iter()
+            .map(|a| StoredAttachment {
+                kind: a.kind.clone(),
+                media_type: a.media_type.clone(),
+                data: base64::engine::general_purpose::STANDARD.encode(&a.data),
+            })
+            .collect()
+    })
+}
+
 /// An attachment as stored: its bytes base64-encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,19 +179,7 @@ impl Delta {
             files.insert(name.clone(), h);
         }
         delta.files_removed = removed(&before.files, &after.files);
-        if after.attachments != before.attachments {
-            delta.attachments = Some(
-                after
-                    .attachments
-                    .iter()
-                    .map(|a| StoredAttachment {
-                        kind: a.kind.clone(),
-                        media_type: a.media_type.clone(),
-                        data: base64::engine::general_purpose::STANDARD.encode(&a.data),
-                    })
-                    .collect(),
-            );
-        }
+        delta.attachments = changed_attachments(&before.attachments, after);
         let snapshot = Snapshot {
             name: after.name.clone(),
             metadata: after.metadata.clone(),
@@ -188,6 +191,16 @@ impl Delta {
             attachments: after.attachments.clone(),
         };
         (delta, blobs, snapshot)
+    }
+
+    /// What changed from `before` to `after` when only the attachments can have changed:
+    /// around a read-only check, whose writes the runtime refuses (the host may still renew
+    /// its `signature-verification` attachment after it).
+    pub fn of_attachments(before: &[Attachment], after: &Release) -> Delta {
+        Delta {
+            attachments: changed_attachments(before, after),
+            ..Delta::default()
+        }
     }
 
     /// The blobs (sha256 hex) the delta names.
@@ -357,6 +370,23 @@ mod tests {
         resolved.apply(&mut applied);
         assert_eq!(applied, after);
         assert_eq!(next.manifests, Snapshot::of(&after).manifests);
+    }
+
+    #[test]
+    fn around_a_check_only_the_attachments_are_compared() {
+        let mut release = sample();
+        let before = release.attachments.clone();
+        assert_eq!(Delta::of_attachments(&before, &release), Delta::default());
+        release.attachments.push(Attachment {
+            kind: "signature-verification".into(),
+            media_type: "application/json".into(),
+            data: b"{}".to_vec(),
+        });
+        let delta = Delta::of_attachments(&before, &release);
+        assert_eq!(delta.attachments.as_ref().map(Vec::len), Some(1));
+        let mut applied = sample();
+        delta.resolve(&|_| None).unwrap().apply(&mut applied);
+        assert_eq!(applied.attachments, release.attachments);
     }
 
     #[test]

@@ -104,8 +104,17 @@ pub(crate) struct Reused {
 /// A stage about to run whose result will be recorded.
 pub(crate) struct Recording {
     key: String,
-    before: delta::Snapshot,
+    before: Before,
     registry: Arc<record::Recording>,
+}
+
+/// The payload as a stage about to run received it, as much as its delta needs.
+enum Before {
+    /// A stage that may change anything.
+    Snapshot(Box<delta::Snapshot>),
+    /// A read-only check: only the attachments can change (the host's signature
+    /// verification report), so the manifests are not hashed.
+    Attachments(Vec<compose_payload::Attachment>),
 }
 
 impl Recording {
@@ -285,10 +294,16 @@ impl Run {
                 return None;
             }
         };
-        let before = self
-            .snapshot
-            .take()
-            .unwrap_or_else(|| delta::Snapshot::of(release));
+        let read_only = planned.plugin().is_ok_and(|plugin| plugin.is_check());
+        let before = if read_only {
+            Before::Attachments(release.attachments.clone())
+        } else {
+            Before::Snapshot(Box::new(
+                self.snapshot
+                    .take()
+                    .unwrap_or_else(|| delta::Snapshot::of(release)),
+            ))
+        };
         Some(Recording {
             key,
             before,
@@ -300,8 +315,21 @@ impl Run {
     /// all passed, or failed without severity `error`). A failure to write is a warning.
     pub fn record(&mut self, recording: Recording, release: &Release, report: &StageReport) {
         let Some(store) = &self.store else { return };
-        let (delta, blobs, after) = delta::Delta::between(&recording.before, release);
-        self.snapshot = Some(after);
+        let (delta, blobs) = match &recording.before {
+            Before::Snapshot(before) => {
+                let (delta, blobs, after) = delta::Delta::between(before, release);
+                self.snapshot = Some(after);
+                (delta, blobs)
+            }
+            Before::Attachments(before) => {
+                let delta = delta::Delta::of_attachments(before, release);
+                if delta != delta::Delta::default() {
+                    // The kept snapshot has the old attachments: the next stage makes one.
+                    self.snapshot = None;
+                }
+                (delta, Vec::new())
+            }
+        };
         let Some(queries) = recording.registry.queries() else {
             return;
         };
