@@ -176,6 +176,10 @@ pub async fn execute(args: &RunArgs, global: &Global, output: &Output) -> anyhow
         output.status(&format!("done in {:.0} ms", outcome.total_millis));
         output.run_summary();
     }
+    // The process ends after this: unmapping every compiled plugin and dropping the engine
+    // would only delay the exit (about 7 ms of a 200 ms rerun at 10x the sample).
+    std::mem::forget(plan);
+    std::mem::forget(runtime);
     Ok(())
 }
 
