@@ -59,15 +59,6 @@ fn run(s: &Scratch, stream: &Path, out: &str, extra: &[&str]) -> Output {
     s.compose(&args)
 }
 
-/// The `--json` events of kind `name`.
-fn events(o: &Output, name: &str) -> Vec<serde_json::Value> {
-    stdout(o)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == name)
-        .collect()
-}
-
 /// The `stage-finished` event of stage `only`.
 fn finished(o: &Output) -> serde_json::Value {
     events(o, "stage-finished")

@@ -22,15 +22,6 @@ fn compose(s: &Scratch, args: &[&str]) -> Output {
     compose_env(s, args, &[PASSPHRASE])
 }
 
-/// The `--json` events of a run, by name.
-fn events(o: &Output, name: &str) -> Vec<serde_json::Value> {
-    stdout(o)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == name)
-        .collect()
-}
-
 /// `compose plugin push FILE REF [extra]`: the pinned reference and the artifact digest.
 fn push(s: &Scratch, wasm: &Path, reference: &str, extra: &[&str]) -> (String, String) {
     let mut args = vec!["plugin", "push", wasm.to_str().unwrap(), reference];

@@ -326,15 +326,6 @@ fn compose(s: &Scratch, args: &[&str]) -> Output {
     compose_env(s, args, &[])
 }
 
-/// The `--json` events of a run, by name.
-fn events(o: &Output, name: &str) -> Vec<serde_json::Value> {
-    stdout(o)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == name)
-        .collect()
-}
-
 /// `skopeo inspect [extra] docker://REF` over plain HTTP, as JSON.
 fn skopeo_remote(reference: &str, extra: &[&str]) -> Result<serde_json::Value, String> {
     let o = tool("skopeo")

@@ -37,10 +37,8 @@ fn run(s: &Scratch, stream: &Path, out: &Path, extra: &[&str]) -> Output {
 
 /// The stages an event of kind `name` names, in order.
 fn stages(o: &Output, name: &str) -> Vec<String> {
-    stdout(o)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == name)
+    events(o, name)
+        .iter()
         .map(|e| e["stage"].as_str().unwrap_or_default().to_string())
         .collect()
 }
@@ -90,11 +88,7 @@ fn changing_only_the_test_config_reruns_only_test_and_publishes_the_full_run_rel
     assert_eq!(stages(&rerun, "stage-finished"), ["test"]);
     assert_eq!(stages(&rerun, "stage-skipped"), ["sign"]);
     // `test` is a check in parts, one per check: only the check whose settings changed ran.
-    let finished = stdout(&rerun)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|e| e["event"] == "stage-finished")
-        .unwrap();
+    let finished = events(&rerun, "stage-finished").remove(0);
     assert_eq!(finished["parts"], 8, "{finished}");
     assert_eq!(
         finished["reused_parts"],

@@ -204,6 +204,15 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The `--json` events of kind `name` a command printed, in order.
+pub fn events(o: &Output, name: &str) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == name)
+        .collect()
+}
+
 /// Asserts success, showing stderr otherwise.
 pub fn ok(o: &Output) {
     assert!(
