@@ -236,4 +236,20 @@ fn a_rerun_runs_only_the_parts_whose_settings_or_registry_answers_changed() {
     let again = run(&s, &stream, "out-7", &[]);
     ok(&again);
     assert_eq!(reused_parts(&again), ["a", "c"], "{}", stderr(&again));
+
+    // The plain output says which parts were reused.
+    let stream = parted_stream(&s, &mirror, &three_parts("4", ""));
+    let out = s.path().join("out-8");
+    let plain = s.compose(&[
+        "run",
+        stream.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&plain);
+    let text = stderr(&plain) + &stdout(&plain);
+    assert!(
+        text.contains("3 findings; 2 of 3 parts reused from the stage cache (a, c)"),
+        "{text}"
+    );
 }
