@@ -175,53 +175,12 @@ pub fn plan_selected(
     fetcher: Option<&PluginFetcher>,
     load: &dyn Fn(usize) -> bool,
 ) -> Result<Plan> {
-    // Read every plugin first (an `oci://` one may be pulled), then compile or load the ones
-    // to load on a thread each: a cold cache compiles them side by side, a warm one maps
-    // them side by side. Events stay in stage order.
-    let mut read = Vec::with_capacity(stream.stages.len());
-    for stage in &stream.stages {
-        read.push(plugin_bytes_with(stage, fetcher, observer)?);
-    }
-    for (i, stage) in stream.stages.iter().enumerate() {
-        if load(i) {
-            observer.event(&Event::PluginLoading {
-                stage: stage.name.clone(),
-                plugin: stage.plugin.to_string(),
-            });
-        }
-    }
-    let loaded: Vec<Option<compose_runtime::Result<compose_runtime::Plugin>>> =
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = stream
-                .stages
-                .iter()
-                .zip(&read)
-                .enumerate()
-                .map(|(i, (stage, bytes))| {
-                    load(i).then(|| {
-                        let label = stage.plugin.to_string();
-                        scope.spawn(move || runtime.load(&label, bytes))
-                    })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|thread| {
-                    thread.map(|t| {
-                        t.join().unwrap_or_else(|_| {
-                            Err(compose_runtime::Error::Engine(
-                                "loading the plugin panicked".into(),
-                            ))
-                        })
-                    })
-                })
-                .collect()
-        });
     let mut stages = Vec::with_capacity(stream.stages.len());
-    for ((stage, bytes), loaded) in stream.stages.iter().zip(read).zip(loaded) {
+    for (i, stage) in stream.stages.iter().enumerate() {
+        let bytes = plugin_bytes_with(stage, fetcher, observer)?;
         let label = stage.plugin.to_string();
         let spec = stage_spec(stage);
-        let Some(loaded) = loaded else {
+        if !load(i) {
             stages.push(PlannedStage {
                 stage: stage.clone(),
                 label,
@@ -232,11 +191,15 @@ pub fn plan_selected(
                 nondeterministic: crate::component::declares_nondeterministic(&bytes),
             });
             continue;
-        };
+        }
         // Loading checks the component against the stage world (the types of `describe` and
         // `run` included): a plugin that is not a stage is refused here, naming its stage,
         // before any stage of the stream runs.
-        let plugin = Arc::new(loaded.map_err(|e| match e {
+        observer.event(&Event::PluginLoading {
+            stage: stage.name.clone(),
+            plugin: label.clone(),
+        });
+        let plugin = Arc::new(runtime.load(&label, &bytes).map_err(|e| match e {
             compose_runtime::Error::NotAStage { plugin, reason } => Error::Plugin {
                 stage: stage.name.clone(),
                 plugin,

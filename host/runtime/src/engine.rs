@@ -310,10 +310,7 @@ impl Runtime {
             reason: format!("serializing the compiled component: {e:#}"),
         })?;
         let sealed = self.cache_key.seal(hex, &self.compat, &serialized);
-        // Unique per process and per call: plugins are loaded on several threads at once.
-        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = WRITES.fetch_add(1, Ordering::Relaxed);
-        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let write = std::fs::write(&tmp, &sealed).and_then(|()| std::fs::rename(&tmp, path));
         if let Err(source) = write {
             let _ = std::fs::remove_file(&tmp);
