@@ -45,7 +45,7 @@ pub use engine::{Plugin, Runtime, RuntimeConfig};
 pub use error::{Error, Result};
 pub use finding::{Finding, PluginInfo, Severity};
 pub use output::OUTPUT_CAP;
-pub use parts::{EveryPart, MAX_PARTS, Part, PartRun, Parts};
+pub use parts::{EveryPart, MAX_PART_ID, MAX_PARTS, Part, PartRun, Parts};
 pub use sandbox::{
     DEFAULT_MEMORY, DEFAULT_TIMEOUT, ImportStatus, Limits, StageSpec, check_grants, import_status,
 };

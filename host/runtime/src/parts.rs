@@ -50,7 +50,10 @@ pub struct PartRun {
 /// the stage cache on its own.
 pub const MAX_PARTS: usize = 1024;
 
-/// What is wrong with a list of parts: too many, an empty or a repeated id.
+/// The longest part id.
+pub const MAX_PART_ID: usize = 128;
+
+/// What is wrong with a list of parts: too many, an empty, odd or repeated id.
 pub(crate) fn invalid_parts(list: &[Part]) -> Option<String> {
     if list.len() > MAX_PARTS {
         return Some(format!(
@@ -62,6 +65,19 @@ pub(crate) fn invalid_parts(list: &[Part]) -> Option<String> {
     for part in list {
         if part.id.is_empty() {
             return Some("`parts` listed a part with an empty id".into());
+        }
+        // Ids are shown in the run's output and reports: no control characters, no markup.
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if part.id.len() > MAX_PART_ID || !part.id.chars().all(plain) {
+            let shown: String = part
+                .id
+                .chars()
+                .take(64)
+                .flat_map(char::escape_debug)
+                .collect();
+            return Some(format!(
+                "`parts` listed the part id `{shown}`: an id is 1 to {MAX_PART_ID} ASCII letters, digits, `-`, `_` or `.`"
+            ));
         }
         if !seen.insert(part.id.as_str()) {
             return Some(format!("`parts` listed the part `{}` twice", part.id));
@@ -99,5 +115,17 @@ mod tests {
             Some("`parts` listed 1025 parts; a check may have at most 1024")
         );
         assert_eq!(invalid_parts(&many[..MAX_PARTS]), None);
+        assert_eq!(
+            invalid_parts(&[part("manifests-valid"), part("a.b_c-1")]),
+            None
+        );
+        assert_eq!(
+            invalid_parts(&[part("a\u{1b}[31mred")]).as_deref(),
+            Some(
+                "`parts` listed the part id `a\\u{1b}[31mred`: an id is 1 to 128 ASCII letters, digits, `-`, `_` or `.`"
+            )
+        );
+        assert!(invalid_parts(&[part(&"x".repeat(MAX_PART_ID + 1))]).is_some());
+        assert!(invalid_parts(&[part("two words")]).is_some());
     }
 }
