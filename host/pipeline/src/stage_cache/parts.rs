@@ -36,14 +36,14 @@ pub(crate) struct PartCache {
 }
 
 impl PartCache {
-    fn entry(&self, part: &Part) -> Option<(String, Option<Entry>)> {
+    /// The entry kept for `part`, if there is a whole one of this stage and part.
+    fn entry(&self, part: &Part) -> Option<Entry> {
         let key = key::part_key(&self.base, part)?;
-        let entry = self.store.entry(&key).filter(|entry| {
+        self.store.entry(&key).filter(|entry| {
             entry.part.as_deref() == Some(part.id.as_str())
                 && entry.report.stage == self.stage
                 && entry.delta == Delta::default()
-        });
-        Some((key, entry))
+        })
     }
 }
 
@@ -52,8 +52,7 @@ impl Parts for PartCache {
         if !self.reuse {
             return None;
         }
-        let (_, entry) = self.entry(part)?;
-        let entry = entry?;
+        let entry = self.entry(part)?;
         if !record::same_answers(self.registry.as_ref(), &entry.queries) {
             return None;
         }
@@ -74,7 +73,7 @@ impl Parts for PartCache {
         let (Some(queries), false) = (queries, failed) else {
             return;
         };
-        let Some((key, _)) = self.entry(part) else {
+        let Some(key) = key::part_key(&self.base, part) else {
             return;
         };
         let entry = Entry {
