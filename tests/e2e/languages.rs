@@ -315,12 +315,7 @@ fn an_http_request_from_a_guest_is_denied() {
     // Runs guest-http with `config`, which must succeed (its finding says how it was refused).
     let run = |config: &str| {
         let stream = one_stage_stream(&s, &crate::sandbox::guest("guest-http"), config);
-        let o = s.compose(&[
-            "run",
-            stream.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = compose_run(&s, (&stream, &out), false, &[], &[]);
         ok(&o);
         o
     };

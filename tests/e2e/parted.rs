@@ -15,6 +15,11 @@ const QUERIED: &str = "quay.io/okd/scos-content:4.17.0-okd-scos.0-installer";
 /// A stream with one stage, `only`, running `guest-parted` with `config` (a TOML inline
 /// table), granted `quay.io/okd/*`, over the mirror `mirror`.
 fn parted_stream(s: &Scratch, mirror: &Path, config: &str) -> PathBuf {
+    parted_stream_with(s, mirror, config, "")
+}
+
+/// [`parted_stream`] with more lines (`limits = …`) in the stage table.
+fn parted_stream_with(s: &Scratch, mirror: &Path, config: &str, stage_extra: &str) -> PathBuf {
     s.write(
         "parted.toml",
         &format!(
@@ -31,6 +36,7 @@ name = "only"
 plugin = "{}"
 grants = {{ registry = ["quay.io/okd/*"] }}
 config = {config}
+{stage_extra}
 "#,
             mirror.display(),
             guest("guest-parted"),
@@ -45,18 +51,9 @@ fn three_parts(b: &str, extra: &str) -> String {
     )
 }
 
-/// `compose --json run STREAM --out OUT [extra]`.
+/// `compose --json run STREAM --out OUT [extra]`, OUT in the scratch.
 fn run(s: &Scratch, stream: &Path, out: &str, extra: &[&str]) -> Output {
-    let out = s.path().join(out);
-    let mut args = vec![
-        "--json",
-        "run",
-        stream.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    s.compose(&args)
+    compose_run(s, (stream, &s.path().join(out)), true, extra, &[])
 }
 
 /// The `stage-finished` event of stage `only`.
@@ -123,7 +120,14 @@ fn a_check_in_parts_runs_its_parts_in_order_read_only_with_no_registry_while_lis
     let checks: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(checks, ["b", "a"], "the order `parts` gave");
     assert!(found[0].1.ends_with("manifests, no query"), "{found:?}");
-    assert!(!found[0].1.starts_with("0 manifests"), "{found:?}");
+    assert!(!found[0].1.contains(" 0 manifests"), "{found:?}");
+    // Each part ran in an instance of its own (a shared one would count its second call).
+    for (check, message) in &found {
+        assert!(
+            message.starts_with("call 1 of its instance"),
+            "{check}: {message}"
+        );
+    }
 
     // A write from a part stops it, and nothing is published.
     let stream = parted_stream(
@@ -240,16 +244,42 @@ fn a_rerun_runs_only_the_parts_whose_settings_or_registry_answers_changed() {
     // The plain output says which parts were reused.
     let stream = parted_stream(&s, &mirror, &three_parts("4", ""));
     let out = s.path().join("out-8");
-    let plain = s.compose(&[
-        "run",
-        stream.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let plain = compose_run(&s, (&stream, &out), false, &[], &[]);
     ok(&plain);
     let text = stderr(&plain) + &stdout(&plain);
     assert!(
         text.contains("3 findings; 2 of 3 parts reused from the stage cache (a, c)"),
         "{text}"
     );
+}
+
+#[test]
+fn the_parts_of_a_check_share_the_stage_time_limit() {
+    let s = Scratch::new();
+    let mirror = repo().join("examples/mirror");
+    let limits = r#"limits = { timeout = "1s" }"#;
+    // One part computing 600 ms fits in the stage's second.
+    let one = parted_stream_with(
+        &s,
+        &mirror,
+        r#"{ parts = [{ id = "a", settings = "" }], spin-ms = 600 }"#,
+        limits,
+    );
+    ok(&run(&s, &one, "out-one", &["--no-cache"]));
+    // Two do not: the limit is the stage's, not each part's.
+    let two = parted_stream_with(
+        &s,
+        &mirror,
+        r#"{ parts = [{ id = "a", settings = "" }, { id = "b", settings = "" }], spin-ms = 600 }"#,
+        limits,
+    );
+    let err = fails(&run(&s, &two, "out-two", &["--no-cache"]));
+    assert!(
+        err.contains(&format!(
+            "stage `only`: plugin `{}` ran past its time limit of 1s and was stopped",
+            guest("guest-parted")
+        )),
+        "{err}"
+    );
+    assert!(!s.path().join("out-two").exists());
 }

@@ -297,14 +297,11 @@ fn a_signature_that_does_not_verify_is_not_published() {
         );
         let file = s.write("forged.toml", &text);
         let out = s.path().join("out");
-        let o = compose_env(
+        let o = compose_run(
             &s,
-            &[
-                "run",
-                file.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
+            (&file, &out),
+            false,
+            &[],
             &[("TEST_PASSPHRASE", "correct horse")],
         );
         let err = fails(&o);

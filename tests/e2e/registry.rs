@@ -558,12 +558,15 @@ fn plugins_are_shared_as_wasm_artifacts_pinned_and_locked() {
     // `compose plan` shows for the builtin).
     let plan = compose(&s, &["--json", "plan", "streams/scos.toml"]);
     ok(&plan);
-    let described = stdout(&plan)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .flat_map(|e| e["stages"].as_array().cloned().unwrap_or_default())
-        .find(|stage| stage["name"] == "select-images")
-        .expect("plan describes select-images");
+    let described_by_plan = |name: &str| {
+        stdout(&plan)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .flat_map(|e| e["stages"].as_array().cloned().unwrap_or_default())
+            .find(|stage| stage["name"] == name)
+            .unwrap_or_else(|| panic!("plan describes {name}"))
+    };
+    let described = described_by_plan("select-images");
     assert_eq!(
         annotations["org.opencontainers.image.version"],
         described["version"]
@@ -599,6 +602,27 @@ fn plugins_are_shared_as_wasm_artifacts_pinned_and_locked() {
     assert_eq!(
         own["annotations"]["org.opencontainers.image.description"],
         "our own build"
+    );
+    // A read-only check in parts describes itself too.
+    let check = format!("oci://{}/compose/test-release:1.0", registry.addr);
+    ok(&compose(
+        &s,
+        &[
+            "plugin",
+            "push",
+            plugin_wasm("test-release").to_str().unwrap(),
+            &check,
+        ],
+    ));
+    let pushed = skopeo_remote(
+        &format!("{}/compose/test-release:1.0", registry.addr),
+        &["--raw"],
+    )
+    .unwrap();
+    let test_release = described_by_plan("test-release");
+    assert_eq!(
+        pushed["annotations"]["org.opencontainers.image.description"],
+        test_release["description"]
     );
     let config = skopeo_remote(
         &format!("{}/compose/select-images:1.0", registry.addr),

@@ -22,15 +22,7 @@ fn scos_copy(s: &Scratch, name: &str) -> PathBuf {
 
 /// `compose --json run STREAM --out OUT [extra]`, which must succeed.
 fn run(s: &Scratch, stream: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "--json",
-        "run",
-        stream.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = s.compose(&args);
+    let o = compose_run(s, (stream, out), true, extra, &[]);
     ok(&o);
     o
 }

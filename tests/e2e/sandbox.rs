@@ -185,14 +185,11 @@ fn a_guest_has_no_environment_and_no_network() {
         ),
     );
     let out = s.path().join("out");
-    let o = compose_env(
+    let o = compose_run(
         &s,
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        (&file, &out),
+        false,
+        &[],
         &[("COMPOSE_TEST_SECRET", "must-not-reach-a-stage")],
     );
     let err = fails(&o);

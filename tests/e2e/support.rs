@@ -149,6 +149,29 @@ pub fn compose_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
     compose_in(s, &repo(), args, env)
 }
 
+/// `compose [--json] run STREAM --out OUT [extra]` with extra environment variables; the
+/// caller asserts how it ended.
+pub fn compose_run(
+    s: &Scratch,
+    (stream, out): (&Path, &Path),
+    json: bool,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
+    let mut args = Vec::with_capacity(6 + extra.len());
+    if json {
+        args.push("--json");
+    }
+    args.extend(["run", path_str(stream), "--out", path_str(out)]);
+    args.extend_from_slice(extra);
+    compose_env(s, &args, env)
+}
+
+/// A path as the UTF-8 text the tests' scratch paths always are.
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a scratch path is UTF-8")
+}
+
 /// Removes from `command` what of the host's environment compose reads (registry
 /// credentials, configuration, `SOURCE_DATE_EPOCH`, log filters, keys).
 pub fn without_host_env(command: &mut Command) {

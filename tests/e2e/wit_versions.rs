@@ -9,12 +9,7 @@ use crate::support::*;
 /// Runs `stream` into a fresh output and returns the findings of stage `only`.
 fn run_findings(s: &Scratch, stream: &std::path::Path) -> Vec<serde_json::Value> {
     let out = s.path().join("out");
-    let o = s.compose(&[
-        "run",
-        stream.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = compose_run(s, (stream, &out), false, &[], &[]);
     ok(&o);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();

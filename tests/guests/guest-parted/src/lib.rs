@@ -7,10 +7,13 @@
 //! - `fail`: a part id whose finding fails with severity `error`;
 //! - `write`: a part id that first tries to write a manifest (the host must stop it);
 //! - `query`: a table part id → image reference that part reads the config of;
-//! - `registry-in-parts`: a reference `parts` tries to resolve (the host must refuse it).
+//! - `registry-in-parts`: a reference `parts` tries to resolve (the host must refuse it);
+//! - `spin-ms`: how long each part computes before it reports (the stage's one time limit
+//!   covers them all).
 //!
-//! Each part reports one finding whose `check` is the part id and whose message names the
-//! number of manifests it read and what its query answered.
+//! Each part reports one finding whose `check` is the part id and whose message names how many
+//! calls this instance had served (1 when each part gets an instance of its own), the number
+//! of manifests it read and what its query answered.
 
 use bindings::exports::okd::compose0_3_0::check_parts::{Guest, Part};
 use bindings::okd::compose0_2_0::log::{Level, log};
@@ -31,6 +34,9 @@ mod bindings {
 }
 
 struct Parted;
+
+/// Calls this instance served: an instance serving two parts would count 2.
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn parse(config: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(config).map_err(|e| format!("config: {e}"))
@@ -67,7 +73,14 @@ impl Guest for Parted {
     }
 
     fn run_part(config: String, part: String, release: &Payload) -> Result<Vec<Finding>, String> {
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let config = parse(&config)?;
+        if let Some(ms) = config["spin-ms"].as_u64() {
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_millis(ms) {
+                std::hint::spin_loop();
+            }
+        }
         if config["write"].as_str() == Some(part.as_str()) {
             release
                 .write_manifest(
@@ -94,7 +107,10 @@ impl Guest for Parted {
                 Severity::Info
             },
             subject: None,
-            message: format!("{} manifests, {answer}", release.manifests().len()),
+            message: format!(
+                "call {call} of its instance, {} manifests, {answer}",
+                release.manifests().len()
+            ),
         }])
     }
 }
