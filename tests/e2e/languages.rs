@@ -287,6 +287,22 @@ fn openstack_stream_patches_with_stock_stages_only() {
 
 /// A stream over the sample mirror with one stage (`only`) running `plugin` with `config`.
 pub(crate) fn one_stage_stream(s: &Scratch, plugin: &str, config: &str) -> PathBuf {
+    one_stage_stream_over(
+        s,
+        &repo().join("examples/mirror"),
+        plugin,
+        &format!("config = {config}"),
+    )
+}
+
+/// A stream (`one.toml`) over the mirror `mirror` with one stage (`only`) running `plugin`,
+/// the stage table ending with `stage_lines` (its config, grants, limits).
+pub(crate) fn one_stage_stream_over(
+    s: &Scratch,
+    mirror: &Path,
+    plugin: &str,
+    stage_lines: &str,
+) -> PathBuf {
     s.write(
         "one.toml",
         &format!(
@@ -301,9 +317,9 @@ mirror = "oci:{}"
 [[stage]]
 name = "only"
 plugin = "{plugin}"
-config = {config}
+{stage_lines}
 "#,
-            repo().join("examples/mirror").display()
+            mirror.display()
         ),
     )
 }

@@ -20,27 +20,11 @@ fn parted_stream(s: &Scratch, mirror: &Path, config: &str) -> PathBuf {
 
 /// [`parted_stream`] with more lines (`limits = …`) in the stage table.
 fn parted_stream_with(s: &Scratch, mirror: &Path, config: &str, stage_extra: &str) -> PathBuf {
-    s.write(
-        "parted.toml",
-        &format!(
-            r#"[stream]
-name = "parted"
-release = "4.17.0-okd-scos.0"
-from = "quay.io/openshift/okd:4.15.0-0.okd-2024-03-10-010116"
-
-[registries."quay.io"]
-mirror = "oci:{}"
-
-[[stage]]
-name = "only"
-plugin = "{}"
-grants = {{ registry = ["quay.io/okd/*"] }}
-config = {config}
-{stage_extra}
-"#,
-            mirror.display(),
-            guest("guest-parted"),
-        ),
+    crate::languages::one_stage_stream_over(
+        s,
+        mirror,
+        &guest("guest-parted"),
+        &format!("grants = {{ registry = [\"quay.io/okd/*\"] }}\nconfig = {config}\n{stage_extra}"),
     )
 }
 
